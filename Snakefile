@@ -1,0 +1,17 @@
+# cine2lge: LGE-like images and enhancement probability from contrast-free cine MRI.
+# This file only includes the rule files; see docs/architecture.md for the stage contracts.
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/quantify.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,50 @@
+"""The demo cohort's subject sheet: which subject is at which site and in which split."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# Every 4th subject comes from the external site; the others cycle through this split pattern.
+# Both depend on the subject index only, so a larger cohort keeps the smaller one's splits and
+# shipped weights trained on a large cohort never saw the default cohort's test subjects.
+EXTERNAL_SITE = "siteC"
+INTERNAL_SITES = ("siteA", "siteB")
+SPLIT_PATTERN = ("train", "internal_test", "train", "val", "internal_test", "train")
+
+
+def demo_subject_id(index: int) -> str:
+    return f"demo{index:04d}"
+
+
+def demo_sheet(n_subjects: int, root: str = "results/demo") -> pd.DataFrame:
+    """Subject sheet of the synthetic cohort (1-based subject indices 1..n_subjects)."""
+    rows = []
+    internal_rank = 0
+    for index in range(1, n_subjects + 1):
+        subject = demo_subject_id(index)
+        if index % 4 == 0:
+            site, split = EXTERNAL_SITE, "external_test"
+        else:
+            site = INTERNAL_SITES[internal_rank % 2]
+            split = SPLIT_PATTERN[internal_rank % len(SPLIT_PATTERN)]
+            internal_rank += 1
+        study = f"{root}/{subject}/dicom"
+        rows.append(
+            {
+                "subject": subject,
+                "split": split,
+                "site": site,
+                "cine": study,
+                "lge": study,
+                "myo": f"{root}/{subject}/truth/labels.nii.gz",
+                "label_scheme": "demo",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def demo_index(subject: str) -> int:
+    """Inverse of demo_subject_id."""
+    if not subject.startswith("demo") or not subject[4:].isdigit():
+        raise ValueError(f"{subject!r} is not a demo subject id")
+    return int(subject[4:])

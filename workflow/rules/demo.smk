@@ -1,0 +1,23 @@
+# The synthetic demo cohort: one whole DICOM study and its ground truth per subject.
+
+
+rule demo_subject:
+    output:
+        dicom=directory(f"{DEMO_ROOT}/{{subject}}/dicom"),
+        labels=f"{DEMO_ROOT}/{{subject}}/truth/labels.nii.gz",
+        truth=f"{DEMO_ROOT}/{{subject}}/truth/truth.json",
+    params:
+        seed=config["demo"]["seed"],
+    log:
+        "logs/demo/{subject}.log",
+    benchmark:
+        "benchmarks/demo/{subject}.tsv"
+    group:
+        "subject"
+    resources:
+        mem_mb=lambda wc, attempt: 1000 * attempt,
+        runtime=10,
+    script:
+        "../../scripts/demo_subject.py"
+
+TARGETS["demo"] = lambda: [f"{DEMO_ROOT}/{s}/truth/labels.nii.gz" for s in SUBJECTS if is_demo(s)]

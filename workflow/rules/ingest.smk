@@ -1,0 +1,1 @@
+# Stage: ingest (see docs/architecture.md).

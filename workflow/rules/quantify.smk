@@ -1,0 +1,1 @@
+# Stage: quantify (see docs/architecture.md).
