@@ -28,7 +28,10 @@ def slice_positions_mm(positions: np.ndarray, orientation: np.ndarray) -> np.nda
 
 
 def affine_lps(
-    orientation: np.ndarray, first_position: np.ndarray, pixel_spacing: np.ndarray, slice_step: float
+    orientation: np.ndarray,
+    first_position: np.ndarray,
+    pixel_spacing: np.ndarray,
+    slice_step: float,
 ) -> np.ndarray:
     """4x4 voxel (x=column, y=row, slice) to LPS affine.
 
@@ -46,7 +49,10 @@ def affine_lps(
 
 
 def affine_ras(
-    orientation: np.ndarray, first_position: np.ndarray, pixel_spacing: np.ndarray, slice_step: float
+    orientation: np.ndarray,
+    first_position: np.ndarray,
+    pixel_spacing: np.ndarray,
+    slice_step: float,
 ) -> np.ndarray:
     """Same as affine_lps, in NIfTI RAS world coordinates."""
     return LPS_TO_RAS @ affine_lps(orientation, first_position, pixel_spacing, slice_step)

@@ -14,6 +14,8 @@ rule demo_subject:
         "benchmarks/demo/{subject}.tsv"
     group:
         "subject"
+    conda:
+        "../../envs/imaging.yaml"
     resources:
         mem_mb=lambda wc, attempt: 1000 * attempt,
         runtime=10,

@@ -1,0 +1,1 @@
+"""Statistics of the report stage: agreement, ROC, image similarity, reader study, cohort."""
