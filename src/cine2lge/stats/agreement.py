@@ -1,0 +1,209 @@
+"""Agreement of two measurements of the same quantity (LGE-like vs real LGE lesion burden).
+
+Every function takes paired 1-D arrays and returns a flat dict of floats plus a `note`; small or
+degenerate samples (n too small, constant input) give NaN with the reason in `note` instead of an
+exception, because the demo cohort has only a handful of test subjects and many lesion-free ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import statsmodels.api as sm
+from scipy import stats
+
+NAN = float("nan")
+
+
+def _paired(x, y) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"paired measurements need equal 1-D shapes, got {x.shape} and {y.shape}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    return x[keep], y[keep]
+
+
+def _z(ci_level: float) -> float:
+    return float(stats.norm.ppf(0.5 + ci_level / 2))
+
+
+def pearson(x, y, ci_level: float = 0.95) -> dict:
+    """Pearson r, its CI by Fisher's z transform (needs n >= 4) and the two-sided p-value."""
+    x, y = _paired(x, y)
+    n = len(x)
+    out = {"n": n, "r": NAN, "ci_low": NAN, "ci_high": NAN, "p": NAN, "note": ""}
+    if n < 3:
+        out["note"] = f"n={n} < 3 pairs"
+        return out
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        out["note"] = "constant input (e.g. no lesion in any case): r undefined"
+        return out
+    r, p = stats.pearsonr(x, y)
+    out.update(r=float(r), p=float(p))
+    if n < 4:
+        out["note"] = "n=3: no Fisher-z CI"
+        return out
+    z, half = np.arctanh(np.clip(r, -1 + 1e-15, 1 - 1e-15)), _z(ci_level) / np.sqrt(n - 3)
+    out.update(ci_low=float(np.tanh(z - half)), ci_high=float(np.tanh(z + half)))
+    return out
+
+
+def ols(reference, test, ci_level: float = 0.95) -> dict:
+    """OLS of `test` on `reference` (statsmodels): slope, intercept with t-based CIs, R²."""
+    x, y = _paired(reference, test)
+    n = len(x)
+    keys = ["slope", "slope_ci_low", "slope_ci_high", "intercept", "intercept_ci_low",
+            "intercept_ci_high", "r2", "p_slope"]
+    out = {"n": n, **dict.fromkeys(keys, NAN), "note": ""}
+    if n < 3:
+        out["note"] = f"n={n} < 3 pairs"
+        return out
+    if np.ptp(x) == 0:
+        out["note"] = "constant reference: slope undefined"
+        return out
+    fit = sm.OLS(y, sm.add_constant(x)).fit()
+    ci = fit.conf_int(alpha=1 - ci_level)
+    out.update(
+        intercept=float(fit.params[0]), intercept_ci_low=float(ci[0, 0]),
+        intercept_ci_high=float(ci[0, 1]), slope=float(fit.params[1]),
+        slope_ci_low=float(ci[1, 0]), slope_ci_high=float(ci[1, 1]),
+        r2=float(fit.rsquared), p_slope=float(fit.pvalues[1]),
+    )
+    return out
+
+
+def bland_altman(reference, test, ci_level: float = 0.95) -> dict:
+    """Bias (mean of test - reference) and 95 % limits of agreement, each with a CI.
+
+    CIs follow Bland & Altman (1986): SE(bias) = s/sqrt(n), SE(limit) ~= s*sqrt(3/n), t with
+    n-1 df. The limits themselves are always bias +/- 1.96 s (they describe 95 % of differences).
+    """
+    x, y = _paired(reference, test)
+    n = len(x)
+    keys = ["bias", "bias_ci_low", "bias_ci_high", "sd_diff", "loa_low", "loa_low_ci_low",
+            "loa_low_ci_high", "loa_high", "loa_high_ci_low", "loa_high_ci_high"]
+    out = {"n": n, **dict.fromkeys(keys, NAN), "note": ""}
+    if n < 2:
+        out["note"] = f"n={n} < 2 pairs"
+        return out
+    diff = y - x
+    bias, sd = float(diff.mean()), float(diff.std(ddof=1))
+    t = float(stats.t.ppf(0.5 + ci_level / 2, n - 1))
+    se_bias, se_loa = sd / np.sqrt(n), sd * np.sqrt(3.0 / n)
+    lo, hi = bias - 1.96 * sd, bias + 1.96 * sd
+    out.update(
+        bias=bias, bias_ci_low=bias - t * se_bias, bias_ci_high=bias + t * se_bias, sd_diff=sd,
+        loa_low=lo, loa_low_ci_low=lo - t * se_loa, loa_low_ci_high=lo + t * se_loa,
+        loa_high=hi, loa_high_ci_low=hi - t * se_loa, loa_high_ci_high=hi + t * se_loa,
+    )
+    if sd == 0:
+        out["note"] = "all differences equal"
+    return out
+
+
+def icc(ratings_nk, ci_level: float = 0.95) -> dict:
+    """ICC(2,1) (two-way random, absolute agreement) and ICC(3,1) (two-way mixed, consistency)
+    of an (n targets, k raters) matrix, from the two-way ANOVA mean squares (Shrout & Fleiss
+    1979), with their F-based CIs (McGraw & Wong 1996). Rows with a missing rating are dropped.
+    """
+    r = np.asarray(ratings_nk, dtype=float)
+    if r.ndim != 2:
+        raise ValueError(f"ratings must be (targets, raters), got shape {r.shape}")
+    r = r[np.isfinite(r).all(axis=1)]
+    n, k = r.shape
+    keys = ["icc2_1", "icc2_1_ci_low", "icc2_1_ci_high", "icc3_1", "icc3_1_ci_low",
+            "icc3_1_ci_high", "ms_targets", "ms_raters", "ms_error"]
+    out = {"n": n, "k": k, **dict.fromkeys(keys, NAN), "note": ""}
+    if n < 2 or k < 2:
+        out["note"] = f"need >= 2 targets and >= 2 raters, got {n} x {k}"
+        return out
+    grand = r.mean()
+    ss_targets = k * ((r.mean(axis=1) - grand) ** 2).sum()
+    ss_raters = n * ((r.mean(axis=0) - grand) ** 2).sum()
+    ss_error = ((r - grand) ** 2).sum() - ss_targets - ss_raters
+    msr, msc = ss_targets / (n - 1), ss_raters / (k - 1)
+    mse = ss_error / ((n - 1) * (k - 1))
+    out.update(ms_targets=msr, ms_raters=msc, ms_error=mse)
+    if msr == 0 and mse == 0:
+        out["note"] = "no variance between targets or within them: ICC undefined"
+        return out
+    alpha = 1 - ci_level
+    icc3 = (msr - mse) / (msr + (k - 1) * mse)
+    icc2 = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
+    out.update(icc2_1=float(icc2), icc3_1=float(icc3))
+    if mse == 0:
+        out["note"] = "raters agree perfectly up to an offset: no CI"
+        return out
+    # ICC(3,1): exact F interval.
+    f_obs, df1, df2 = msr / mse, n - 1, (n - 1) * (k - 1)
+    f_low = f_obs / stats.f.ppf(1 - alpha / 2, df1, df2)
+    f_high = f_obs * stats.f.ppf(1 - alpha / 2, df2, df1)
+    out.update(icc3_1_ci_low=float((f_low - 1) / (f_low + k - 1)),
+               icc3_1_ci_high=float((f_high - 1) / (f_high + k - 1)))
+    # ICC(2,1): Satterthwaite df for the rater + error mean square.
+    a = k * icc2 / (n * (1 - icc2)) if icc2 < 1 else np.inf
+    b = 1 + k * icc2 * (n - 1) / (n * (1 - icc2)) if icc2 < 1 else np.inf
+    if np.isfinite(a):
+        v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / df2)
+        fl, fu = stats.f.ppf(1 - alpha / 2, n - 1, v), stats.f.ppf(1 - alpha / 2, v, n - 1)
+        low = n * (msr - fl * mse) / (fl * (k * msc + (k * n - k - n) * mse) + n * msr)
+        high = n * (fu * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fu * msr)
+        out.update(icc2_1_ci_low=float(low), icc2_1_ci_high=float(high))
+    return out
+
+
+def cluster_bootstrap(
+    clusters,
+    statistic: Callable[[np.ndarray], float],
+    n_boot: int = 2000,
+    seed: int = 0,
+    ci_level: float = 0.95,
+) -> dict:
+    """Percentile CI of `statistic(indices)` under resampling whole clusters with replacement.
+
+    `clusters` labels each observation (e.g. the subject of each slice); `statistic` receives the
+    row indices of a resample (clusters drawn with replacement, all their rows kept) and returns a
+    float (NaN for an undefined resample, which is skipped and counted).
+    """
+    labels = np.asarray(clusters)
+    unique, inverse = np.unique(labels, return_inverse=True)
+    members = [np.flatnonzero(inverse == c) for c in range(len(unique))]
+    rng = np.random.default_rng(seed)
+    estimates = np.full(n_boot, np.nan)
+    for b in range(n_boot):
+        drawn = rng.integers(0, len(unique), len(unique))
+        estimates[b] = statistic(np.concatenate([members[c] for c in drawn]))
+    valid = estimates[np.isfinite(estimates)]
+    out = {"n_clusters": len(unique), "n_boot": n_boot, "n_valid": len(valid),
+           "ci_low": NAN, "ci_high": NAN, "se": NAN, "note": ""}
+    if len(valid) < max(20, n_boot // 2):
+        out["note"] = f"only {len(valid)}/{n_boot} bootstrap resamples defined"
+        return out
+    alpha = 1 - ci_level
+    out.update(ci_low=float(np.quantile(valid, alpha / 2)),
+               ci_high=float(np.quantile(valid, 1 - alpha / 2)), se=float(valid.std(ddof=1)))
+    if len(valid) < n_boot:
+        out["note"] = f"{n_boot - len(valid)} undefined resamples skipped"
+    return out
+
+
+def clustered_pearson_ci(x, y, clusters, n_boot=2000, seed=0, ci_level=0.95) -> dict:
+    """Cluster-bootstrap CI of Pearson r (slices clustered in subjects)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+
+    def r(idx):
+        xs, ys = x[idx], y[idx]
+        if len(xs) < 3 or np.ptp(xs) == 0 or np.ptp(ys) == 0:
+            return NAN
+        return float(np.corrcoef(xs, ys)[0, 1])
+
+    return cluster_bootstrap(clusters, r, n_boot, seed, ci_level)
+
+
+def clustered_bias_ci(reference, test, clusters, n_boot=2000, seed=0, ci_level=0.95) -> dict:
+    """Cluster-bootstrap CI of the Bland-Altman bias (slices clustered in subjects)."""
+    diff = np.asarray(test, float) - np.asarray(reference, float)
+    return cluster_bootstrap(clusters, lambda idx: float(diff[idx].mean()), n_boot, seed,
+                             ci_level)
