@@ -5,7 +5,8 @@
 #   bash .ci/slurm.sh [start]   install (apt), configure and start munged + slurmctld + slurmd as
 #                               plain background daemons (no systemd, cgroups or slurmdbd); waits
 #                               until the node is idle. Idempotent: re-uses packages and daemons.
-#   bash .ci/slurm.sh stop      stop exactly the daemons named by our pidfiles (by PID).
+#   bash .ci/slurm.sh stop      stop exactly the daemons named by our pidfiles (by PID);
+#                               SLURM_STOP=1 bash .ci/slurm.sh does the same.
 #   bash .ci/slurm.sh status    exit 0 when the node answers and is usable, 1 otherwise.
 #
 # Env knobs:
@@ -17,6 +18,7 @@
 set -euo pipefail
 
 ACTION="${1:-start}"
+[[ "${SLURM_STOP:-0}" == 1 ]] && ACTION=stop
 FAKE_GPUS="${SLURM_FAKE_GPUS:-1}"
 PARTITION="${SLURM_PARTITION:-debug}"
 WAIT_S="${SLURM_WAIT_S:-60}"

@@ -16,24 +16,38 @@ def demo_subject_id(index: int) -> str:
     return f"demo{index:04d}"
 
 
+def site_of(index: int) -> str:
+    """Site of the demo subject with 1-based index `index`."""
+    if index % 4 == 0:
+        return EXTERNAL_SITE
+    return INTERNAL_SITES[_internal_rank(index) % 2]
+
+
+def split_of(index: int) -> str:
+    """Split of the demo subject with 1-based index `index`."""
+    if index % 4 == 0:
+        return "external_test"
+    return SPLIT_PATTERN[_internal_rank(index) % len(SPLIT_PATTERN)]
+
+
+def _internal_rank(index: int) -> int:
+    """How many internal-site subjects come before `index` (every 4th index is external)."""
+    if index < 1:
+        raise ValueError(f"demo subject index must be >= 1, got {index}")
+    return (index - 1) - (index - 1) // 4
+
+
 def demo_sheet(n_subjects: int, root: str = "results/demo") -> pd.DataFrame:
     """Subject sheet of the synthetic cohort (1-based subject indices 1..n_subjects)."""
     rows = []
-    internal_rank = 0
     for index in range(1, n_subjects + 1):
         subject = demo_subject_id(index)
-        if index % 4 == 0:
-            site, split = EXTERNAL_SITE, "external_test"
-        else:
-            site = INTERNAL_SITES[internal_rank % 2]
-            split = SPLIT_PATTERN[internal_rank % len(SPLIT_PATTERN)]
-            internal_rank += 1
         study = f"{root}/{subject}/dicom"
         rows.append(
             {
                 "subject": subject,
-                "split": split,
-                "site": site,
+                "split": split_of(index),
+                "site": site_of(index),
                 "cine": study,
                 "lge": study,
                 "myo": f"{root}/{subject}/truth/labels.nii.gz",

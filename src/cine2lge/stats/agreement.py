@@ -172,7 +172,7 @@ def cluster_bootstrap(
     members = [np.flatnonzero(inverse == c) for c in range(len(unique))]
     rng = np.random.default_rng(seed)
     estimates = np.full(n_boot, np.nan)
-    for b in range(n_boot):
+    for b in range(n_boot if len(unique) else 0):
         drawn = rng.integers(0, len(unique), len(unique))
         estimates[b] = statistic(np.concatenate([members[c] for c in drawn]))
     valid = estimates[np.isfinite(estimates)]
@@ -207,3 +207,116 @@ def clustered_bias_ci(reference, test, clusters, n_boot=2000, seed=0, ci_level=0
     diff = np.asarray(test, float) - np.asarray(reference, float)
     return cluster_bootstrap(clusters, lambda idx: float(diff[idx].mean()), n_boot, seed,
                              ci_level)
+
+
+# --- cohort tables ------------------------------------------------------------------------------
+
+LEVELS = ("subject", "slice")
+
+
+def lesion_regions(lesions):
+    """`lesions.tsv` with `region` reduced to its level (subject | slice | segment) and an integer
+    `region_id`; accepts both `region`=`slice` + `region_id`=N and the older `region`=`slice N`."""
+    import pandas as pd
+
+    table = lesions.copy()
+    parts = table["region"].astype(str).str.split(n=1, expand=True)
+    if "region_id" not in table.columns:
+        table["region_id"] = parts[1] if parts.shape[1] > 1 else None
+    table["region"] = parts[0]
+    table["region_id"] = pd.to_numeric(table["region_id"], errors="coerce").fillna(-1).astype(int)
+    return table
+
+
+def paired_burden(lesions, measure: str, level: str, reference="lge", test="lgelike"):
+    """Wide table subject, class, region_id, reference, test of `measure` at one region level.
+
+    Only regions measured on both sources are kept (an inner join): a slice without a real LGE
+    counterpart cannot be compared.
+    """
+    if measure not in lesions.columns:
+        raise ValueError(f"lesions table has no column {measure!r} (has {list(lesions.columns)})")
+    table = lesion_regions(lesions)
+    table = table[table["region"] == level]
+    keys = ["subject", "class", "region_id"]
+    ref = table[table["source"] == reference][keys + [measure]].rename(columns={measure: "reference"})
+    tst = table[table["source"] == test][keys + [measure]].rename(columns={measure: "test"})
+    return ref.merge(tst, on=keys, how="inner").sort_values(keys, ignore_index=True)
+
+
+def agreement_table(
+    lesions,
+    split_of: dict,
+    splits=("internal_test", "external_test"),
+    classes=("hyperintense", "intermediate"),
+    measure: str = "percent_lv",
+    n_boot: int = 2000,
+    seed: int = 0,
+    ci_level: float = 0.95,
+):
+    """All agreement statistics, LGE-like (test) vs real LGE (reference), as a tidy table with
+    one row per split x class x level x statistic: estimate, ci_low, ci_high, p, method, note.
+
+    Subject level: one value per subject, classical CIs. Slice level: slices are clustered in
+    subjects, so r and bias get subject-clustered bootstrap CIs (method says so); the classical
+    CIs that treat slices as independent are kept beside them for comparison.
+    """
+    import pandas as pd
+
+    rows = []
+    for level in LEVELS:
+        wide = paired_burden(lesions, measure, level)
+        wide["split"] = wide["subject"].map(split_of)
+        for split in splits:
+            for lesion_class in classes:
+                part = wide[(wide["split"] == split) & (wide["class"] == lesion_class)]
+                base = {"split": split, "class": lesion_class, "level": level,
+                        "measure": measure, "n_subjects": part["subject"].nunique(),
+                        "n": len(part)}
+                rows += _agreement_rows(part, base, level, n_boot, seed, ci_level)
+    return pd.DataFrame(rows)
+
+
+def _agreement_rows(part, base, level, n_boot, seed, ci_level) -> list[dict]:
+    ref, tst = part["reference"].to_numpy(float), part["test"].to_numpy(float)
+
+    def row(statistic, estimate, low=NAN, high=NAN, p=NAN, method="", note=""):
+        return {**base, "statistic": statistic, "estimate": estimate, "ci_low": low,
+                "ci_high": high, "p": p, "method": method, "note": note}
+
+    r = pearson(ref, tst, ci_level)
+    fit = ols(ref, tst, ci_level)
+    ba = bland_altman(ref, tst, ci_level)
+    icc_values = icc(np.column_stack([ref, tst]), ci_level)
+    rows = [
+        row("pearson_r", r["r"], r["ci_low"], r["ci_high"], r["p"], "Fisher z", r["note"]),
+        row("ols_slope", fit["slope"], fit["slope_ci_low"], fit["slope_ci_high"],
+            fit["p_slope"], "OLS test ~ reference (t)", fit["note"]),
+        row("ols_intercept", fit["intercept"], fit["intercept_ci_low"],
+            fit["intercept_ci_high"], method="OLS test ~ reference (t)", note=fit["note"]),
+        row("ols_r2", fit["r2"], method="OLS", note=fit["note"]),
+        row("ba_bias", ba["bias"], ba["bias_ci_low"], ba["bias_ci_high"],
+            method="Bland-Altman (t)", note=ba["note"]),
+        row("ba_loa_low", ba["loa_low"], ba["loa_low_ci_low"], ba["loa_low_ci_high"],
+            method="Bland-Altman 1986 approx. SE", note=ba["note"]),
+        row("ba_loa_high", ba["loa_high"], ba["loa_high_ci_low"], ba["loa_high_ci_high"],
+            method="Bland-Altman 1986 approx. SE", note=ba["note"]),
+        row("icc2_1", icc_values["icc2_1"], icc_values["icc2_1_ci_low"],
+            icc_values["icc2_1_ci_high"], method="ICC(2,1) absolute agreement",
+            note=icc_values["note"]),
+        row("icc3_1", icc_values["icc3_1"], icc_values["icc3_1_ci_low"],
+            icc_values["icc3_1_ci_high"], method="ICC(3,1) consistency",
+            note=icc_values["note"]),
+    ]
+    if level == "slice":
+        clusters = part["subject"].to_numpy()
+        boot_r = clustered_pearson_ci(ref, tst, clusters, n_boot, seed, ci_level)
+        boot_bias = clustered_bias_ci(ref, tst, clusters, n_boot, seed, ci_level)
+        method = f"subject-clustered bootstrap ({n_boot}, seed {seed}), percentile"
+        rows += [
+            row("pearson_r_clustered", r["r"], boot_r["ci_low"], boot_r["ci_high"],
+                method=method, note="; ".join(filter(None, [r["note"], boot_r["note"]]))),
+            row("ba_bias_clustered", ba["bias"], boot_bias["ci_low"], boot_bias["ci_high"],
+                method=method, note="; ".join(filter(None, [ba["note"], boot_bias["note"]]))),
+        ]
+    return rows

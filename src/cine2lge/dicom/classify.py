@@ -1,0 +1,268 @@
+"""Which series of a study is the short-axis cine, which the short-axis LGE.
+
+Rules (the config `ingest` section tunes them; docs/architecture.md summarises them):
+1. A series is a *stack* when all its frames are parallel; localisers (ImageType LOCALIZER or a
+   SeriesDescription matching `exclude_description`) and non-parallel series are never chosen.
+2. A stack is *cine* when its slice positions carry >= `min_cine_phases` trigger times, *single*
+   when every position holds exactly one frame.
+3. Single-position series that share orientation, matrix, spacing and phase count (cine), or
+   orientation, matrix, spacing and description (single-phase) are merged: a cine or LGE
+   acquired as one series per slice position. A position present in several merged LGE series is
+   taken from the latest SeriesNumber (a repeat).
+4. Short-axis cine: explicit SeriesInstanceUIDs (sheet column `cine_series`) win; otherwise the
+   cine stack with the most slice positions (>= `min_slices`) among those matching
+   `cine_description`. A tie is an error (ambiguous), as is no candidate.
+5. Short-axis LGE: explicit UIDs (sheet column `lge_series`) win; otherwise single-phase stacks
+   with an InversionTime or a description matching `lge_description`, >= `min_lge_slices`
+   positions, within `lge_max_angle_deg` of the cine's slice normal (long-axis LGE excluded).
+   Among several: first the kind listed first in `lge_prefer` (psir | magnitude), then the most
+   slices, then the latest SeriesNumber.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cine2lge.dicom import IngestError
+from cine2lge.dicom.discover import Frame, Series, Study
+from cine2lge.geometry import slice_normal
+
+DEFAULTS = {
+    "cine_description": "",
+    "lge_description": r"(?i)(lge|psir|\bde\b|delay|late|viab|mde|pssr|enhanc)",
+    "exclude_description": r"(?i)(locali[sz]er|scout|survey|3[- ]?plane|pilot|\bmap\b|molli)",
+    "lge_prefer": ["magnitude", "psir"],
+    "min_cine_phases": 5,
+    "min_slices": 3,
+    "min_lge_slices": 2,
+    "max_angle_deg": 1.0,
+    "lge_max_angle_deg": 30.0,
+    "position_tolerance_mm": 0.1,
+}
+
+
+@dataclass
+class Stack:
+    """One or several series forming a candidate volume."""
+
+    series: list[Series]
+    frames: list[Frame]
+    kind: str  # cine | single | other
+    n_positions: int
+    n_phases: int
+    normal: np.ndarray
+    psir: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def number(self) -> int:
+        return max(s.number for s in self.series)
+
+    @property
+    def description(self) -> str:
+        return self.series[0].description
+
+    def summary(self) -> str:
+        numbers = ",".join(str(s.number) for s in self.series[:4])
+        more = f"+{len(self.series) - 4}" if len(self.series) > 4 else ""
+        return (
+            f"series {numbers}{more} {self.description!r} ({self.kind}, {self.n_positions}"
+            f" positions x {self.n_phases} phases, {len(self.frames)} frames)"
+        )
+
+
+def settings(overrides: dict | None) -> dict:
+    merged = dict(DEFAULTS)
+    merged.update({k: v for k, v in (overrides or {}).items() if k in DEFAULTS})
+    return merged
+
+
+def angle_deg(normal_a: np.ndarray, normal_b: np.ndarray) -> float:
+    """Angle between two slice normals, ignoring their sign."""
+    cosine = abs(float(np.dot(normal_a, normal_b)))
+    return float(np.degrees(np.arccos(min(1.0, cosine))))
+
+
+def position_groups(frames: list[Frame], normal: np.ndarray, tolerance_mm: float) -> list[list]:
+    """Frames grouped by slice position along `normal`, in ascending position order."""
+    distance = np.array([f.position_lps for f in frames]) @ normal
+    order = np.argsort(distance, kind="stable")
+    groups, last = [], None
+    for i in order:
+        if last is None or distance[i] - last > tolerance_mm:
+            groups.append([])
+        groups[-1].append(frames[i])
+        last = distance[i]
+    return groups
+
+
+def _is_psir(series: Series) -> bool:
+    return "PSIR" in series.image_type or bool(re.search(r"(?i)psir", series.description))
+
+
+def _is_localiser(series: Series, exclude: str) -> bool:
+    return "LOCALIZER" in series.image_type or bool(
+        exclude and re.search(exclude, series.description)
+    )
+
+
+def describe(series_list: list[Series], cfg: dict) -> Stack:
+    frames = [f for s in series_list for f in s.frames]
+    normals = np.array([slice_normal(np.array(f.orientation)) for f in frames])
+    # Reference plane: the most common one, so that one odd file cannot disqualify a series
+    # (conversion then names it); a series mostly out of that plane is no stack (localiser).
+    keys = [tuple(np.round(n * np.sign(n[np.argmax(np.abs(n))]), 2)) for n in normals]
+    normal = normals[keys.index(max(set(keys), key=keys.count))]
+    stack = Stack(series_list, frames, "other", 0, 0, normal, psir=_is_psir(series_list[0]))
+    angles = np.degrees(np.arccos(np.clip(np.abs(normals @ normal), 0, 1)))
+    if np.mean(angles > cfg["max_angle_deg"]) > 0.5 * (len(frames) > 2):
+        stack.notes.append(f"non-parallel frames (up to {angles.max():.1f} deg)")
+        return stack
+    groups = position_groups(frames, normal, cfg["position_tolerance_mm"])
+    phases = [len({f.trigger_time_ms for f in g}) for g in groups]
+    stack.n_positions = len(groups)
+    stack.n_phases = int(np.median(phases))
+    if all(len(g) == 1 for g in groups):
+        stack.kind, stack.n_phases = "single", 1
+    elif stack.n_phases >= cfg["min_cine_phases"]:
+        stack.kind = "cine"
+    return stack
+
+
+def _merge_key(stack: Stack) -> tuple:
+    first = stack.frames[0]
+    geometry = (
+        tuple(np.round(first.orientation, 2)),
+        first.rows,
+        first.columns,
+        tuple(np.round(first.pixel_spacing, 3)),
+    )
+    if stack.kind == "cine":
+        return ("cine", *geometry, stack.n_phases)
+    return ("single", *geometry, re.sub(r"\d+", "", stack.description).strip().lower(), stack.psir)
+
+
+def _latest_per_position(stack: Stack, cfg: dict) -> Stack:
+    """Merged single-phase series: keep each position's frame from the latest series."""
+    number = {id(f): s.number for s in stack.series for f in s.frames}
+    groups = position_groups(stack.frames, stack.normal, cfg["position_tolerance_mm"])
+    kept = [max(g, key=lambda f: number[id(f)]) for g in groups]
+    if len(kept) < len(stack.frames):
+        stack.notes.append(
+            f"{len(stack.frames) - len(kept)} repeated slice position(s): latest series kept"
+        )
+    stack.frames = kept
+    return stack
+
+
+def candidate_stacks(study: Study, cfg: dict) -> list[Stack]:
+    """Stacks of a study: each multi-position series, plus merged single-position series."""
+    stacks, singles = [], defaultdict(list)
+    for series in sorted(study.series.values(), key=lambda s: s.number):
+        if _is_localiser(series, cfg["exclude_description"]):
+            continue
+        stack = describe([series], cfg)
+        if stack.kind == "other":
+            continue
+        if stack.n_positions == 1:
+            singles[_merge_key(stack)].append(series)
+        else:
+            stacks.append(stack)
+    for key, group in singles.items():
+        merged = describe(group, cfg)
+        if key[0] == "single" and len(group) > 1:
+            merged.kind, merged.n_phases = "single", 1
+            merged = _latest_per_position(merged, cfg)
+            merged.n_positions = len(merged.frames)
+        if len(group) > 1:
+            merged.notes.append(f"merged from {len(group)} series (one per slice position)")
+        stacks.append(merged)
+    return stacks
+
+
+def _explicit(study: Study, uids: list[str], subject: str, role: str, cfg: dict) -> Stack:
+    missing = [u for u in uids if u not in study.series]
+    if missing:
+        raise IngestError(
+            f"subject {subject}: study {study.folder}: {len(missing)} {role} SeriesInstanceUID(s)"
+            f" from the sheet not found among the {len(study.series)} series of the folder"
+        )
+    stack = describe([study.series[u] for u in uids], cfg)
+    stack.notes.append(f"{role} chosen by explicit SeriesInstanceUID")
+    return stack
+
+
+def _listing(stacks: list[Stack]) -> str:
+    return "; ".join(s.summary() for s in stacks) or "none"
+
+
+def choose_cine(study: Study, subject: str, overrides: dict | None = None,
+                uids: list[str] | None = None) -> Stack:
+    """The short-axis cine stack of a study (rule 4 of the module docstring)."""
+    cfg = settings(overrides)
+    if uids:
+        return _explicit(study, uids, subject, "cine", cfg)
+    stacks = candidate_stacks(study, cfg)
+    cines = [s for s in stacks if s.kind == "cine" and s.n_positions >= cfg["min_slices"]]
+    if cfg["cine_description"]:
+        cines = [s for s in cines if re.search(cfg["cine_description"], s.description)]
+    if not cines:
+        raise IngestError(
+            f"subject {subject}: study {study.folder}: no short-axis cine found (a stack of >="
+            f" {cfg['min_slices']} slice positions with >= {cfg['min_cine_phases']} phases);"
+            f" candidate stacks: {_listing(stacks)}"
+        )
+    most = max(s.n_positions for s in cines)
+    best = [s for s in cines if s.n_positions == most]
+    if len(best) > 1:
+        raise IngestError(
+            f"subject {subject}: study {study.folder}: ambiguous short-axis cine, {len(best)}"
+            f" stacks with {most} positions: {_listing(best)}; set ingest.cine_description or the"
+            " sheet column cine_series"
+        )
+    return best[0]
+
+
+def choose_lge(study: Study, subject: str, overrides: dict | None = None,
+               uids: list[str] | None = None, cine_normal: np.ndarray | None = None) -> Stack:
+    """The short-axis LGE stack of a study (rule 5 of the module docstring)."""
+    cfg = settings(overrides)
+    if uids:
+        return _explicit(study, uids, subject, "lge", cfg)
+    stacks = candidate_stacks(study, cfg)
+
+    def looks_like_lge(stack: Stack) -> bool:
+        has_ti = any((f.inversion_time_ms or 0) > 0 for f in stack.frames[:1])
+        named = bool(re.search(cfg["lge_description"], stack.description))
+        return has_ti or named
+
+    lges = [
+        s for s in stacks
+        if s.kind == "single" and s.n_positions >= cfg["min_lge_slices"] and looks_like_lge(s)
+    ]
+    if cine_normal is not None:
+        lges = [s for s in lges if angle_deg(s.normal, cine_normal) <= cfg["lge_max_angle_deg"]]
+    if not lges:
+        raise IngestError(
+            f"subject {subject}: study {study.folder}: no short-axis LGE found (single-phase stack"
+            f" of >= {cfg['min_lge_slices']} positions with an InversionTime or a description"
+            f" matching {cfg['lge_description']!r}); candidate stacks: {_listing(stacks)}"
+        )
+    prefer = [str(k).lower() for k in cfg["lge_prefer"]]
+
+    def rank(stack: Stack):
+        kind = "psir" if stack.psir else "magnitude"
+        preference = prefer.index(kind) if kind in prefer else len(prefer)
+        return (-preference, stack.n_positions, stack.number)
+
+    chosen = max(lges, key=rank)
+    if len(lges) > 1:
+        chosen.notes.append(
+            f"{len(lges)} LGE candidates ({_listing(lges)}): chose by lge_prefer, most slices,"
+            " latest SeriesNumber"
+        )
+    return chosen

@@ -1,0 +1,313 @@
+"""Training loop: DDPM on (LGE, enhancement) conditioned on cine, AdamW + EMA, resumable.
+
+Reproducibility: the batch, augmentation, noise and timesteps of step n are pure functions of
+(seed, n) (see data.step_seed), the learning rate is a function of n, and a checkpoint holds
+weights, EMA, optimiser and RNG states. So N steps + resume + N steps equals 2N steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from cine2lge.io import atomic_path
+from cine2lge.model import checkpoint as ckpt
+from cine2lge.model.data import BatchSource, PairedSlices, step_seed, to_target
+from cine2lge.model.net import ModelSpec, build_train_scheduler, build_unet, training_target
+from cine2lge.model.runtime import autocast, memory_format
+from cine2lge.model.sample import sample_targets
+
+log = logging.getLogger("cine2lge.model.train")
+METRICS_COLUMNS = ["step", "split", "metric", "value"]
+
+
+class TrainingPreempted(RuntimeError):
+    """SIGTERM (e.g. SLURM preemption) arrived; a checkpoint was saved and the job should rerun."""
+
+
+@dataclass
+class TrainSettings:
+    """The config's `model.train` section (documented in config/config.yaml)."""
+
+    steps: int = 4000
+    batch_size: int = 8
+    learning_rate: float = 2e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    seed: int = 2026
+    bf16: bool = False
+    log_every: int = 50
+    val_every: int = 500
+    val_sample_steps: int = 10
+    val_max_slices: int = 64
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 2
+    augment: dict = field(default_factory=lambda: {
+        "flip_prob": 0.5, "rotate90_prob": 0.5, "affine_prob": 0.5,
+        "rotate_deg": 15.0, "scale": 0.1, "translate_px": 4.0,
+    })
+
+    def learning_rate_at(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to 10 % at `steps`."""
+        if step < self.warmup_steps:
+            return self.learning_rate * (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps))
+        return self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT; the loop checks it between steps and saves before exiting."""
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.signal_name = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        settings: TrainSettings,
+        train_data: PairedSlices,
+        val_data: PairedSlices | None,
+        checkpoint_dir: str | Path,
+        device: torch.device,
+    ):
+        self.spec, self.settings, self.device = spec, settings, device
+        self.train_data, self.val_data = train_data, val_data
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.metrics_path = self.checkpoint_dir / "metrics.tsv"
+        torch.manual_seed(settings.seed)  # the initial weights
+        self.model = build_unet(spec).to(device, memory_format=memory_format(device))
+        self.ema = AveragedModel(
+            self.model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=True
+        )
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        )
+        self.scheduler = build_train_scheduler(spec)
+        self.batches = BatchSource(train_data, settings.batch_size, settings.seed, settings.augment)
+        self.step = 0
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def metadata(self) -> dict[str, str]:
+        return {
+            "format": "cine2lge-diffusion-v1",
+            "spec": self.spec.to_json(),
+            "train_settings": json.dumps(asdict(self.settings), sort_keys=True),
+            "step": str(self.step),
+        }
+
+    def save_checkpoint(self) -> Path:
+        return ckpt.save_checkpoint(
+            self.checkpoint_dir, self.step, self.model, self.ema, self.optimizer,
+            self.metadata(), keep=self.settings.keep_checkpoints,
+        )
+
+    def resume(self) -> bool:
+        """Continue from the newest checkpoint in checkpoint_dir, if any."""
+        target = ckpt.latest_checkpoint(self.checkpoint_dir)
+        if target is None:
+            return False
+        saved = ModelSpec.from_json(ckpt.read_metadata(target)["spec"])
+        if saved != self.spec:
+            raise ValueError(
+                f"checkpoint {target}: model spec {saved} differs from the configured {self.spec};"
+                f" delete {self.checkpoint_dir} to start again"
+            )
+        self.step, _ = ckpt.load_checkpoint(target, self.model, self.ema, self.optimizer)
+        self._truncate_metrics(self.step)
+        log.info("resumed from %s at step %d", target, self.step)
+        return True
+
+    def _truncate_metrics(self, step: int) -> None:
+        # Rows logged after the checkpoint would be logged again by the resumed run.
+        if self.metrics_path.is_file():
+            table = pd.read_csv(self.metrics_path, sep="\t")
+            self._write_metrics(table[table["step"] <= step])
+
+    def _write_metrics(self, table: pd.DataFrame) -> None:
+        with atomic_path(self.metrics_path) as tmp:
+            table.to_csv(tmp, sep="\t", index=False)
+
+    def _append_metrics(self, rows: list[dict]) -> None:
+        self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        new = pd.DataFrame(rows, columns=METRICS_COLUMNS)
+        header = not self.metrics_path.is_file()
+        new.to_csv(self.metrics_path, sep="\t", index=False, header=header, mode="a")
+
+    # -- one optimisation step ---------------------------------------------------------------
+    def noisy_input(self, cine, target, seed):
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.randn(target.shape, generator=generator)
+        timesteps = torch.randint(
+            0, self.spec.num_train_timesteps, (len(target),), generator=generator
+        )
+        noisy = self.scheduler.add_noise(target, noise, timesteps)
+        wanted = training_target(self.scheduler, target, noise, timesteps)
+        fmt = memory_format(self.device)
+        network_input = torch.cat([noisy, cine], dim=1).to(self.device, memory_format=fmt)
+        return network_input, timesteps.to(self.device), wanted.to(self.device)
+
+    def loss(self, model, cine, target, seed) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss and the per-channel MSE (lge, enhancement)."""
+        network_input, timesteps, wanted = self.noisy_input(cine, target, seed)
+        with autocast(self.device, self.settings.bf16):
+            prediction = model(network_input, timesteps)
+        per_channel = ((prediction.float() - wanted) ** 2).mean(dim=(0, 2, 3))
+        return per_channel.mean(), per_channel.detach()
+
+    def train_step(self) -> torch.Tensor:
+        self.model.train()
+        cine, target = self.batches.batch(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.settings.learning_rate_at(self.step)
+        loss, per_channel = self.loss(
+            self.model, cine, target, step_seed(self.settings.seed, self.step, stream=3)
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.settings.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        self.optimizer.step()
+        self.ema.update_parameters(self.model)
+        self.step += 1
+        return per_channel
+
+    # -- validation --------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """EMA model on the val split: denoising loss at fixed noise, and sampled metrics."""
+        data = self.val_data
+        if data is None or len(data) == 0:
+            return {}
+        model = self.ema.module.eval()
+        n = min(len(data), self.settings.val_max_slices)
+        index = np.linspace(0, len(data) - 1, n).round().astype(int)
+        cine = torch.from_numpy(np.asarray(data.cine_styx[index], dtype=np.float32))
+        target = torch.from_numpy(to_target(data.lge_syx[index], data.enhancement_syx[index]))
+        _, per_channel = self.loss(model, cine, target, seed=self.settings.seed)
+        sampled = sample_targets(
+            model, self.spec, cine, self.settings.val_sample_steps,
+            noise_seed=self.settings.seed, device=self.device, bf16=self.settings.bf16,
+        )
+        return {"loss": float(per_channel.mean()), "loss_lge": float(per_channel[0]),
+                "loss_enhancement": float(per_channel[1]),
+                **sample_metrics(sampled.numpy(), target.numpy())}
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self, progress: bool = True) -> None:
+        s = self.settings
+        running, started, logged_at = torch.zeros(2), time.monotonic(), self.step
+        with _StopFlag() as stop, tqdm(
+            total=s.steps, initial=self.step, desc="train", disable=not progress, mininterval=5
+        ) as bar:
+            while self.step < s.steps:
+                running += self.train_step()
+                bar.update(1)
+                rows = []
+                if self.step % s.log_every == 0 or self.step == s.steps:
+                    mean = running / (self.step - logged_at)
+                    seconds = (time.monotonic() - started) / (self.step - logged_at)
+                    rows += [
+                        _row(self.step, "train", "loss", float(mean.mean())),
+                        _row(self.step, "train", "loss_lge", float(mean[0])),
+                        _row(self.step, "train", "loss_enhancement", float(mean[1])),
+                        _row(self.step, "train", "learning_rate", s.learning_rate_at(self.step - 1)),
+                        _row(self.step, "train", "seconds_per_step", seconds),
+                    ]
+                    bar.set_postfix(loss=f"{float(mean.mean()):.4f}")
+                    running, started, logged_at = torch.zeros(2), time.monotonic(), self.step
+                if self.step % s.val_every == 0 or self.step == s.steps:
+                    metrics = self.validate()
+                    rows += [_row(self.step, "val", k, v) for k, v in metrics.items()]
+                    if metrics:
+                        log.info("step %d val %s", self.step,
+                                 " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+                if rows:
+                    self._append_metrics(rows)
+                if self.step % s.checkpoint_every == 0 or self.step == s.steps:
+                    self.save_checkpoint()
+                if stop.signal_name:
+                    where = self.save_checkpoint()
+                    raise TrainingPreempted(
+                        f"training stopped by {stop.signal_name} after step {self.step} of"
+                        f" {s.steps}; checkpoint saved to {where}; rerun the same command (or"
+                        " the train_model rule) to resume from it"
+                    )
+
+    def export(self, weights_path: str | Path, metrics_path: str | Path | None = None) -> None:
+        """Write the EMA weights (safetensors + metadata) and a copy of the metrics table."""
+        ckpt.save_weights(weights_path, self.ema.module.state_dict(), self.metadata())
+        if metrics_path is not None:
+            with atomic_path(metrics_path) as tmp:
+                tmp.write_bytes(self.metrics_path.read_bytes())
+
+
+def _row(step, split, metric, value) -> dict:
+    return {"step": step, "split": split, "metric": metric, "value": value}
+
+
+def sample_metrics(sampled_bcyx: np.ndarray, target_bcyx: np.ndarray) -> dict[str, float]:
+    """LGE mean absolute error (in [0, 1] units), enhancement Dice and slice-level AUC of the
+    predicted enhancement area (NaN when the slices are all positive or all negative)."""
+    from sklearn.metrics import roc_auc_score
+
+    lge_mae = float(np.abs(sampled_bcyx[:, 0] - target_bcyx[:, 0]).mean() / 2)
+    predicted, truth = sampled_bcyx[:, 1] > 0, target_bcyx[:, 1] > 0
+    overlap = 2 * np.logical_and(predicted, truth).sum()
+    total = predicted.sum() + truth.sum()
+    dice = float(overlap / total) if total else 1.0
+    has_lesion = truth.reshape(len(truth), -1).any(axis=1)
+    area = predicted.reshape(len(predicted), -1).sum(axis=1)
+    auc = float(roc_auc_score(has_lesion, area)) if 0 < has_lesion.sum() < len(has_lesion) else float("nan")
+    return {"lge_mae": lge_mae, "enhancement_dice": dice, "slice_auc": auc}
+
+
+def train(
+    spec: ModelSpec,
+    settings: TrainSettings,
+    train_data: PairedSlices,
+    val_data: PairedSlices | None,
+    checkpoint_dir: str | Path,
+    weights_path: str | Path,
+    metrics_path: str | Path,
+    device: torch.device,
+    progress: bool = True,
+) -> Trainer:
+    """Train (resuming when checkpoint_dir holds a checkpoint) and export the EMA weights."""
+    trainer = Trainer(spec, settings, train_data, val_data, checkpoint_dir, device)
+    trainer.resume()
+    log.info("training %s on %d slices (val %d), %d params, device %s, from step %d",
+             spec.to_json(), len(train_data), 0 if val_data is None else len(val_data),
+             sum(p.numel() for p in trainer.model.parameters()), device, trainer.step)
+    trainer.run(progress=progress)
+    trainer.export(weights_path, metrics_path)
+    return trainer

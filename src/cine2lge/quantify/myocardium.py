@@ -1,0 +1,122 @@
+"""Myocardium (and other label-scheme classes) as boolean masks.
+
+Sources, in the order the stage tries them: a label map with a label scheme (config
+`label_schemes`), Sunnybrook-style contour files (`i-contours`/`o-contours`: one "x y" point per
+line in pixel coordinates), or an automatic segmentation (not available yet: a clear error).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from skimage.draw import polygon
+
+LESION_CLASSES = ("hyperintense", "intermediate")
+
+
+class MyocardiumUnavailable(LookupError):
+    """No myocardium mask can be made for a subject; the message names the subject and why."""
+
+
+def class_mask(labels: np.ndarray, scheme: dict, name: str) -> np.ndarray:
+    """Boolean mask of class `name` of a label scheme (any axis order; empty if not in scheme)."""
+    return np.isin(labels, scheme.get(name, []))
+
+
+def label_masks(labels: np.ndarray, scheme: dict) -> dict[str, np.ndarray]:
+    """Every class of the scheme as a mask; lesion classes are kept inside the myocardium."""
+    masks = {name: class_mask(labels, scheme, name) for name in scheme}
+    for name in LESION_CLASSES:
+        if name in masks:
+            masks[name] &= masks["myocardium"]
+    return masks
+
+
+def read_contour(path: str | Path) -> np.ndarray:
+    """Points (n, 2) as (x, y) pixel coordinates from a Sunnybrook contour text file."""
+    path = Path(path)
+    try:
+        points_xy = np.loadtxt(path, dtype=float, ndmin=2)
+    except ValueError as error:
+        raise ValueError(f"contour file {path}: not 'x y' numbers per line ({error})") from None
+    if points_xy.shape[1] != 2 or len(points_xy) < 3:
+        raise ValueError(
+            f"contour file {path}: expected at least 3 lines of 'x y', got shape {points_xy.shape}"
+        )
+    return points_xy
+
+
+def polygon_mask(points_xy: np.ndarray, shape_yx: tuple[int, int]) -> np.ndarray:
+    """Filled polygon (x, y) points -> boolean (y, x) mask; x is the column, y the row."""
+    rows, cols = polygon(points_xy[:, 1], points_xy[:, 0], shape=shape_yx)
+    mask = np.zeros(shape_yx, dtype=bool)
+    mask[rows, cols] = True
+    return mask
+
+
+def myocardium_from_contours(
+    inner_xy: np.ndarray, outer_xy: np.ndarray, shape_yx: tuple[int, int]
+) -> np.ndarray:
+    """Myocardium between the epicardial (outer) and endocardial (inner) contour, (y, x)."""
+    return polygon_mask(outer_xy, shape_yx) & ~polygon_mask(inner_xy, shape_yx)
+
+
+_CONTOUR_NAME = re.compile(r"IM-\d+-(\d+)-([io])contour-manual\.txt$")
+
+
+def contour_files(folder: str | Path) -> dict[int, dict[str, Path]]:
+    """Sunnybrook contour folder -> {image number: {"i": path, "o": path}}.
+
+    The image number (without leading zeros) is the DICOM InstanceNumber of the contoured image.
+    """
+    folder = Path(folder)
+    found: dict[int, dict[str, Path]] = {}
+    for path in sorted(folder.glob("[io]-contours/*contour-manual.txt")):
+        match = _CONTOUR_NAME.search(path.name)
+        if match:
+            found.setdefault(int(match[1]), {})[match[2]] = path
+    if not found:
+        raise ValueError(f"contour folder {folder}: no i-/o-contours/IM-*-NNNN-*contour-manual.txt")
+    return found
+
+
+def myocardium_from_contour_folder(
+    folder: str | Path, shape_yx: tuple[int, int]
+) -> dict[int, np.ndarray]:
+    """Myocardium (y, x) per image number, for the images that have both contours."""
+    return {
+        number: myocardium_from_contours(
+            read_contour(paths["i"]), read_contour(paths["o"]), shape_yx
+        )
+        for number, paths in contour_files(folder).items()
+        if {"i", "o"} <= paths.keys()
+    }
+
+
+def predicted_myocardium(subject: str) -> np.ndarray:
+    """Hook for an automatic myocardium segmentation (not part of the pipeline yet)."""
+    raise MyocardiumUnavailable(
+        f"subject {subject}: no myocardium labels in the preprocessed data (sheet column 'myo' is"
+        " empty) and no automatic myocardium segmentation is available; give labels or contours"
+        " in the sheet's 'myo' column"
+    )
+
+
+def subject_myocardium(
+    subject: str, labels_syx: np.ndarray | None, scheme: dict
+) -> tuple[np.ndarray, str]:
+    """Myocardium mask (slice, y, x) and its source ("labels" or "predicted").
+
+    Contour folders reach this stage as label maps (ingest rasterises them on the LGE grid with
+    `myocardium_from_contour_folder`), so they are recorded as "labels" too.
+    """
+    if labels_syx is not None:
+        myocardium_syx = class_mask(labels_syx, scheme, "myocardium")
+        if not myocardium_syx.any():
+            raise MyocardiumUnavailable(
+                f"subject {subject}: label map has no myocardium labels {scheme['myocardium']}"
+            )
+        return myocardium_syx, "labels"
+    return predicted_myocardium(subject), "predicted"

@@ -1,0 +1,249 @@
+"""One subject: myocardium, AHA segments, remote reference and lesion burden for every source.
+
+Sources: "lge" (real LGE), "lgelike" (model image), "probability" (enhancement probability >=
+threshold), "truth" (label-scheme lesion classes). All are measured inside the same myocardium
+and AHA segments (from the subject's labels), so that they can be compared row by row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cine2lge.io import atomic_path
+
+from . import aha
+from .bullseye import plot_bullseye
+from .burden import burden_table
+from .myocardium import class_mask, subject_myocardium
+from .remote import remote_reference
+from .thresholds import lesion_masks, probability_masks, truth_masks
+
+log = logging.getLogger("cine2lge.quantify")
+SOURCES = ("lge", "lgelike", "probability", "truth")
+ID_COLUMNS = ["subject", "source", "rule", "myocardium_source"]
+
+
+def rule_name(rule: dict | None) -> str:
+    """Short text of a lesion rule: nsd5, fwhm, pmax60."""
+    if rule is None:
+        return "none"
+    method = rule["method"]
+    if method == "nsd":
+        return f"nsd{rule['n_sd']:g}"
+    return "fwhm" if method == "fwhm" else f"pmax{rule['percent']:g}"
+
+
+def crop_spacing_mm(
+    geometry: dict, subject: str = "?"
+) -> tuple[tuple[float, float, float], float | None]:
+    """((slice, y, x) spacing in mm, anterior screen angle or None) of the LGE crop grid.
+
+    Slice spacing = median distance between consecutive crop planes along their normal (gaps
+    included, as Simpson's rule needs); one plane: its thickness.
+    """
+    section = geometry.get("lge") or geometry.get("cine")
+    rows = [row for row in (section or {}).get("rows", []) if row is not None]
+    if not rows:
+        raise ValueError(f"subject {subject}: geometry.json has no crop rows for the LGE or cine")
+    spacing = np.asarray(rows[0]["spacing_mm"], dtype=float)
+    direction = np.asarray(rows[0]["direction"], dtype=float)
+    normal = direction[:, 2]
+    positions = np.array([np.asarray(row["centre_mm"], dtype=float) @ normal for row in rows])
+    steps = np.abs(np.diff(positions))
+    slice_mm = float(np.median(steps)) if len(steps) and np.median(steps) > 0 else spacing[2]
+    return (slice_mm, float(spacing[1]), float(spacing[0])), aha.anterior_angle_deg(direction)
+
+
+def _segment_settings(settings: dict) -> dict:
+    aha_settings = settings.get("aha", {})
+    base_first = aha_settings.get("base_first", "auto")
+    return {
+        "fallback_septum_deg": float(aha_settings.get("fallback_septum_deg", 180.0)),
+        "base_first": None if base_first == "auto" else bool(base_first),
+        "direction": aha_settings.get("direction", "auto"),
+        "contact_px": int(aha_settings.get("rv_contact_px", 2)),
+    }
+
+
+def quantify_arrays(
+    subject: str,
+    spacing_mm: tuple[float, float, float],
+    scheme: dict,
+    settings: dict,
+    *,
+    labels_syx: np.ndarray | None,
+    lge_syx: np.ndarray | None = None,
+    lgelike_syx: np.ndarray | None = None,
+    probability_syx: np.ndarray | None = None,
+    anterior_deg: float | None = None,
+) -> tuple[pd.DataFrame, aha.SegmentModel]:
+    """Tidy burden table of every available source (see module docstring) and the segments."""
+    myocardium_syx, myocardium_source = subject_myocardium(subject, labels_syx, scheme)
+    rv_syx = class_mask(labels_syx, scheme, "right_ventricle") if labels_syx is not None else None
+    model = aha.segment_model(
+        myocardium_syx, rv_syx, anterior_deg=anterior_deg, **_segment_settings(settings)
+    )
+    for name, array in (
+        ("lge", lge_syx),
+        ("lgelike", lgelike_syx),
+        ("probability", probability_syx),
+    ):
+        if array is not None and array.shape != myocardium_syx.shape:
+            raise ValueError(
+                f"subject {subject}: {name} has shape {array.shape}, the myocardium mask"
+                f" {myocardium_syx.shape}; both must be (slice, y, x) on the same crop grid"
+            )
+    min_px = max(
+        1, int(np.ceil(settings.get("min_component_mm2", 0.0) / (spacing_mm[1] * spacing_mm[2])))
+    )
+    hyper, inter = settings["hyperintense"], settings.get("intermediate")
+    intensity_rule = f"{rule_name(hyper)}/{rule_name(inter)}"
+    remote_settings = settings.get("remote", {})
+    sources: dict[str, tuple[str, dict]] = {}
+    for name, image in (("lge", lge_syx), ("lgelike", lgelike_syx)):
+        if image is None:
+            continue
+        remote = remote_reference(
+            image,
+            model.segments_syx,
+            scope=remote_settings.get("scope", "slice"),
+            min_pixels=int(remote_settings.get("min_pixels", 20)),
+            segments=remote_settings.get("segments") or None,
+        )
+        log.info(
+            "subject %s %s: remote segment per slice %s, mean %s, SD %s",
+            subject,
+            name,
+            remote.segment_s.tolist(),
+            np.round(remote.mean_s, 3).tolist(),
+            np.round(remote.sd_s, 3).tolist(),
+        )
+        masks = lesion_masks(
+            image,
+            myocardium_syx,
+            remote,
+            hyper,
+            inter,
+            min_component_px=min_px,
+            detect_n_sd=float(settings.get("detect_n_sd", 2.0)),
+        )
+        sources[name] = (intensity_rule, masks)
+    if probability_syx is not None:
+        threshold = float(settings.get("probability_threshold", 0.5))
+        masks = probability_masks(probability_syx, myocardium_syx, threshold, min_px)
+        sources["probability"] = (f"p>={threshold:g}", masks)
+    if labels_syx is not None:
+        truth = truth_masks(labels_syx, scheme, myocardium_syx)
+        if truth is not None:
+            sources["truth"] = ("labels", truth)
+    tables = []
+    for name, (rule, masks) in sources.items():
+        table = burden_table(
+            masks,
+            myocardium_syx,
+            model.segments_syx,
+            model.angle_syx,
+            model.radius_syx,
+            spacing_mm,
+            density_g_per_ml=float(settings.get("density_g_per_ml", 1.05)),
+            chord_deg=float(settings.get("chord_deg", 5.0)),
+        )
+        table.insert(0, "myocardium_source", myocardium_source)
+        table.insert(0, "rule", rule)
+        table.insert(0, "source", name)
+        table.insert(0, "subject", subject)
+        tables.append(table)
+    if not tables:
+        raise ValueError(f"subject {subject}: nothing to quantify (no LGE, prediction or truth)")
+    return pd.concat(tables, ignore_index=True), model
+
+
+def bullseye_panels(table: pd.DataFrame, lesion_class: str = "total") -> dict[str, np.ndarray]:
+    """Segmental extent (% of each segment's myocardium) per source, segments 1..16."""
+    rows = table[(table["region"] == "segment") & (table["class"] == lesion_class)]
+    panels = {}
+    for source in [s for s in SOURCES if s in set(rows["source"])]:
+        part = rows[rows["source"] == source]
+        values = np.full(16, np.nan)
+        values[part["region_id"].astype(int).to_numpy() - 1] = part["percent_region"].to_numpy()
+        panels[source] = values
+    return panels
+
+
+def quantify_subject(
+    subject: str,
+    paired_path: str | Path,
+    geometry_path: str | Path,
+    prediction_path: str | Path | None,
+    scheme: dict,
+    settings: dict,
+    table_path: str | Path,
+    bullseye_path: str | Path,
+) -> pd.DataFrame:
+    """Stage entry: read the preprocessed (and predicted) arrays, write lesions.tsv and the plot."""
+    started = time.perf_counter()
+    with np.load(paired_path) as paired:
+        arrays = {name: paired[name] for name in ("lge_syx", "labels_syx") if name in paired}
+    try:
+        geometry = json.loads(Path(geometry_path).read_text())
+        spacing_mm, anterior_deg = crop_spacing_mm(geometry, subject)
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"subject {subject}: {geometry_path}: unusable crop geometry ({error})"
+        ) from None
+    prediction = {}
+    if prediction_path:
+        with np.load(prediction_path) as predicted:
+            prediction = {name: predicted[name] for name in ("lgelike_syx", "enhancement_prob_syx")}
+    direction = settings.get("aha", {}).get("direction", "auto")
+    table, model = quantify_arrays(
+        subject,
+        spacing_mm,
+        scheme,
+        settings,
+        labels_syx=arrays.get("labels_syx"),
+        lge_syx=arrays.get("lge_syx"),
+        lgelike_syx=prediction.get("lgelike_syx"),
+        probability_syx=prediction.get("enhancement_prob_syx"),
+        anterior_deg=anterior_deg if direction == "auto" else None,
+    )
+    log.info(
+        "subject %s: spacing %s mm, septum %s deg (%s), levels %s, direction %+d",
+        subject,
+        spacing_mm,
+        np.round(model.septum_deg, 1).tolist(),
+        model.septum_source,
+        model.level_s.tolist(),
+        model.direction,
+    )
+    with atomic_path(table_path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    subject_total = table[(table["region"] == "subject") & (table["class"] == "total")]
+    summary = ", ".join(
+        f"{s} {p:.1f} %"
+        for s, p in zip(subject_total["source"], subject_total["percent_lv"], strict=True)
+    )
+    with atomic_path(bullseye_path) as tmp:
+        plot_bullseye(
+            bullseye_panels(table),
+            tmp,
+            title=f"{subject}: lesion % of LV ({summary})",
+            label="lesion, % of segment",
+        )
+    log.info("subject %s: quantified in %.3f s", subject, time.perf_counter() - started)
+    return table
+
+
+def collect_tables(paths: list[str | Path], out_path: str | Path) -> pd.DataFrame:
+    """Concatenate per-subject lesions.tsv files into the cohort table."""
+    tables = [pd.read_csv(path, sep="\t", dtype={"region_id": str}) for path in paths]
+    cohort = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    with atomic_path(out_path) as tmp:
+        cohort.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    return cohort
