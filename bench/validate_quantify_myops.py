@@ -25,16 +25,16 @@ from cine2lge.quantify.remote import remote_reference
 from cine2lge.quantify.thresholds import lesion_masks
 
 MYOPS = {"myocardium": [200, 1220, 2221], "right_ventricle": [600], "hyperintense": [2221]}
+# name -> (rule, scope of the maximum for max-based rules)
 RULES = {
-    'pmax30': {'method': 'percent_max', 'percent': 30},
-    'pmax35': {'method': 'percent_max', 'percent': 35},
-    'pmax45': {'method': 'percent_max', 'percent': 45},
-    "nsd2": {"method": "nsd", "n_sd": 2},
-    "nsd3": {"method": "nsd", "n_sd": 3},
-    "nsd5": {"method": "nsd", "n_sd": 5},
-    "nsd6": {"method": "nsd", "n_sd": 6},
-    "fwhm": {"method": "fwhm"},
-    "pmax40": {"method": "percent_max", "percent": 40},
+    "nsd2": ({"method": "nsd", "n_sd": 2}, None),
+    "nsd3": ({"method": "nsd", "n_sd": 3}, None),
+    "nsd5": ({"method": "nsd", "n_sd": 5}, None),
+    "nsd6": ({"method": "nsd", "n_sd": 6}, None),
+    "fwhm (max per subject)": ({"method": "fwhm"}, "subject"),
+    "fwhm (max per slice)": ({"method": "fwhm"}, "slice"),
+    "pmax40 (max per slice)": ({"method": "percent_max", "percent": 40}, "slice"),
+    "pmax60 (max per slice)": ({"method": "percent_max", "percent": 60}, "slice"),
 }
 MIN_COMPONENT_MM2 = 10.0
 
@@ -66,19 +66,30 @@ def evaluate(data: Path, scopes=("slice", "subject")) -> pd.DataFrame:
         expert_percent = 100.0 * expert.sum() / myocardium.sum()
         for scope in scopes:
             remote = remote_reference(lge, model.segments_syx, scope=scope)
-            for name, rule in RULES.items():
+            for name, (rule, max_scope) in RULES.items():
+                if max_scope and scope == "subject":
+                    continue  # the remote scope only matters through the detection threshold
                 started = time.perf_counter()
-                masks = lesion_masks(lge, myocardium, remote, rule, None, min_component_px=min_px)
+                masks = lesion_masks(
+                    lge,
+                    myocardium,
+                    remote,
+                    rule,
+                    None,
+                    min_component_px=min_px,
+                    max_scope=max_scope or "slice",
+                )
                 seconds = time.perf_counter() - started
                 rows.append(
                     {
-                        "subject": label_path.name[:-len("_gd.nii.gz")],
+                        "subject": label_path.name[: -len("_gd.nii.gz")],
                         "scope": scope,
                         "rule": name,
                         "expert_percent": expert_percent,
                         "auto_percent": 100.0 * masks["total"].sum() / myocardium.sum(),
                         "dice": dice(masks["total"], expert),
-                        "remote_in_scar_percent": 100.0 * (remote.mask_syx & expert).sum()
+                        "remote_in_scar_percent": 100.0
+                        * (remote.mask_syx & expert).sum()
                         / max(remote.mask_syx.sum(), 1),
                         "seconds": seconds,
                     }

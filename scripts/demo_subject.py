@@ -9,4 +9,5 @@ with to_file(snakemake.log[0]):
         dicom_dir=snakemake.output.dicom,
         labels_path=snakemake.output.labels,
         truth_path=snakemake.output.truth,
+        cine_labels_path=snakemake.output.cine_labels,
     )

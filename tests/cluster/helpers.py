@@ -3,6 +3,9 @@ plugin's logs, query finished jobs with scontrol, compare two result trees."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import re
 import shutil
 import subprocess
@@ -128,3 +131,133 @@ class CancelFirstRunningJob(threading.Thread):
                     subprocess.run(["scancel", job_id], check=True, timeout=15)
                     self.cancelled, self.cancelled_comment = int(job_id), comment
                     return
+
+
+RTOL, ATOL = 1e-4, 1e-5
+# Fields that legitimately differ between two runs of the same inputs.
+VOLATILE_JSON_KEYS = {"created", "timestamp", "date", "time", "hostname", "host", "elapsed_s"}
+
+
+def compare_result_trees(local: Path, cluster: Path) -> list[str]:
+    """Differences between two results/ trees, compared by content: arrays (NIfTI, npz, npy) and
+    tables within RTOL/ATOL, JSON by value, DICOM studies by (series, instance, pixel data) since
+    file names may be random; other files (figures, HTML) by presence."""
+    problems: list[str] = []
+    files_local = _files_by_kind(local)
+    files_cluster = _files_by_kind(cluster)
+    for kind in sorted(set(files_local) | set(files_cluster)):
+        only_local = files_local.get(kind, {}).keys() - files_cluster.get(kind, {}).keys()
+        only_cluster = files_cluster.get(kind, {}).keys() - files_local.get(kind, {}).keys()
+        problems += [f"only in local run: {p}" for p in sorted(only_local)]
+        problems += [f"only in cluster run: {p}" for p in sorted(only_cluster)]
+    for relative, path in files_local.get("file", {}).items():
+        other = files_cluster.get("file", {}).get(relative)
+        if other is not None:
+            problem = _compare_file(path, other)
+            if problem:
+                problems.append(f"{relative}: {problem}")
+    for folder, path in files_local.get("dicom", {}).items():
+        other = files_cluster.get("dicom", {}).get(folder)
+        if other is not None and _dicom_study(path) != _dicom_study(other):
+            problems.append(f"{folder}: DICOM series/instances/pixel data differ")
+    return problems
+
+
+def _is_dicom(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(132)[128:132] == b"DICM"
+
+
+def _files_by_kind(root: Path) -> dict[str, dict[str, Path]]:
+    """{"file": {relative path: path}, "dicom": {relative folder: folder}} of a results tree."""
+    kinds: dict[str, dict[str, Path]] = {"file": {}, "dicom": {}}
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        relative = str(path.relative_to(root))
+        if _is_dicom(path):
+            kinds["dicom"][str(path.parent.relative_to(root))] = path.parent
+        else:
+            kinds["file"][relative] = path
+    return kinds
+
+
+def _dicom_study(folder: Path) -> list[tuple]:
+    import pydicom
+
+    instances = []
+    for path in folder.rglob("*"):
+        if path.is_file() and _is_dicom(path):
+            ds = pydicom.dcmread(path)
+            pixels = hashlib.sha1(ds.PixelData).hexdigest() if "PixelData" in ds else ""
+            key = (str(ds.get("SeriesDescription", "")), int(ds.get("InstanceNumber", 0) or 0))
+            instances.append((*key, pixels))
+    return sorted(instances)
+
+
+def _compare_file(a: Path, b: Path) -> str:
+    import numpy as np
+
+    name = a.name
+    if name.endswith((".nii", ".nii.gz")):
+        import nibabel as nib
+
+        image_a, image_b = nib.load(a), nib.load(b)
+        if not np.allclose(image_a.affine, image_b.affine, rtol=RTOL, atol=ATOL):
+            return "affines differ"
+        return _compare_arrays(np.asanyarray(image_a.dataobj), np.asanyarray(image_b.dataobj))
+    if name.endswith(".npy"):
+        return _compare_arrays(np.load(a), np.load(b))
+    if name.endswith(".npz"):
+        with np.load(a) as za, np.load(b) as zb:
+            if sorted(za.files) != sorted(zb.files):
+                return f"arrays {sorted(za.files)} != {sorted(zb.files)}"
+            for key in za.files:
+                problem = _compare_arrays(za[key], zb[key])
+                if problem:
+                    return f"array {key}: {problem}"
+        return ""
+    if name.endswith((".tsv", ".csv")):
+        import pandas as pd
+
+        sep = "\t" if name.endswith(".tsv") else ","
+        try:
+            pd.testing.assert_frame_equal(
+                pd.read_csv(a, sep=sep), pd.read_csv(b, sep=sep), check_exact=False, rtol=RTOL
+            )
+        except AssertionError as error:
+            return f"tables differ: {str(error).splitlines()[0:3]}"
+        return ""
+    if name.endswith(".json"):
+        va, vb = json.loads(a.read_text()), json.loads(b.read_text())
+        return "" if _json_close(va, vb) else "JSON values differ"
+    return ""  # figures, HTML, ...: presence is compared by the caller
+
+
+def _compare_arrays(a, b) -> str:
+    import numpy as np
+
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return f"shape/dtype {a.shape} {a.dtype} != {b.shape} {b.dtype}"
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.allclose(a, b, rtol=RTOL, atol=ATOL, equal_nan=True):
+            return f"values differ (max abs difference {np.nanmax(np.abs(a - b)):.3g})"
+        return ""
+    if not np.array_equal(a, b):
+        return f"{int(np.sum(a != b))} of {a.size} values differ"
+    return ""
+
+
+def _json_close(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = (a.keys() | b.keys()) - VOLATILE_JSON_KEYS
+        return all(k in a and k in b and _json_close(a[k], b[k]) for k in keys)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return (
+            isinstance(a, int | float)
+            and isinstance(b, int | float)
+            and math.isclose(a, b, rel_tol=RTOL, abs_tol=ATOL)
+        )
+    return a == b

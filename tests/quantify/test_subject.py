@@ -56,7 +56,7 @@ def subject_files(tmp_path):
 def test_subject_table_has_every_source_and_agrees_with_truth(subject_files):
     folder, core, grey = subject_files
     started = time.perf_counter()
-    table = quantify_subject(
+    quantify_subject(
         "S01", folder / "paired.npz", folder / "geometry.json", folder / "prediction.npz",
         SCHEME, SETTINGS, folder / "out/lesions.tsv", folder / "out/bullseye.png",
     )  # fmt: skip
@@ -98,7 +98,8 @@ def test_unusable_geometry_and_shape_mismatch_are_named(subject_files):
             "S01", folder / "paired.npz", folder / "bad.json", None, SCHEME, SETTINGS,
             folder / "t.tsv", folder / "b.png",
         )  # fmt: skip
-    np.savez(folder / "small.npz", lgelike_syx=np.zeros((6, 8, 8)), enhancement_prob_syx=np.zeros((6, 8, 8)))
+    small = np.zeros((6, 8, 8), np.float32)
+    np.savez(folder / "small.npz", lgelike_syx=small, enhancement_prob_syx=small)
     with pytest.raises(ValueError, match="subject S01: lgelike has shape \\(6, 8, 8\\)"):
         quantify_subject(
             "S01", folder / "paired.npz", folder / "geometry.json", folder / "small.npz",

@@ -4,6 +4,7 @@ import pytest
 from cine2lge.quantify import aha
 from cine2lge.quantify.remote import remote_reference
 from cine2lge.quantify.thresholds import (
+    enhanced_maximum,
     lesion_masks,
     probability_masks,
     remove_small_components,
@@ -122,3 +123,33 @@ def test_probability_and_truth_masks():
     assert truth["hyperintense"].sum() == myocardium[:, :40].sum()
     assert truth["intermediate"].sum() == myocardium[:, 40:44].sum()
     assert truth_masks(labels, {"myocardium": [2]}, myocardium) is None
+
+
+def test_maximum_per_slice_or_per_subject(heart):
+    myocardium, core, grey, image, model = heart
+    image = image.copy()
+    image[3:][core[3:]] = 500.0  # brighter core on the apical half
+    remote = remote_reference(image, model.segments_syx)
+    per_slice = enhanced_maximum(image, myocardium, remote, scope="slice")
+    np.testing.assert_allclose(per_slice, [250, 250, 250, 500, 500, 500])
+    np.testing.assert_allclose(enhanced_maximum(image, myocardium, remote, scope="subject"), 500)
+    masks = lesion_masks(image, myocardium, remote, {"method": "fwhm"}, None, max_scope="subject")
+    assert not masks["total"][:3].any()  # 250 is not above half of 500
+    masks = lesion_masks(image, myocardium, remote, {"method": "fwhm"}, None, max_scope="slice")
+    np.testing.assert_array_equal(masks["total"], core & myocardium)
+
+
+def test_weak_maximum_cannot_pull_fwhm_into_normal_myocardium(heart):
+    myocardium, _, _, _, model = heart
+    blob = np.repeat(sector(80, 100, r_from=17, r_to=23)[None], 6, 0)
+    image = lge_image(myocardium, blob, np.zeros_like(blob))
+    image[blob] = 115.0  # just above 2 SD (111.5): half of it (57.5) is far below normal signal
+    remote = remote_reference(image, model.segments_syx)
+    masks = lesion_masks(image, myocardium, remote, {"method": "fwhm"}, None, min_component_px=5)
+    np.testing.assert_array_equal(masks["total"], blob)
+    # A 3-pixel speck is no enhanced region: no maximum, so no lesion at all.
+    speck = np.zeros_like(blob)
+    speck[0, 28, 47:50] = True
+    image = lge_image(myocardium, speck, np.zeros_like(speck))
+    masks = lesion_masks(image, myocardium, remote, {"method": "fwhm"}, None, min_component_px=5)
+    assert not masks["total"].any()

@@ -5,9 +5,8 @@ rule demo_subject:
     output:
         dicom=directory(f"{DEMO_ROOT}/{{subject}}/dicom"),
         labels=f"{DEMO_ROOT}/{{subject}}/truth/labels.nii.gz",
+        cine_labels=f"{DEMO_ROOT}/{{subject}}/truth/cine_labels.nii.gz",
         truth=f"{DEMO_ROOT}/{{subject}}/truth/truth.json",
-    params:
-        seed=config["demo"]["seed"],
     log:
         "logs/demo/{subject}.log",
     benchmark:
@@ -19,7 +18,12 @@ rule demo_subject:
     resources:
         mem_mb=lambda wc, attempt: 1000 * attempt,
         runtime=10,
+    params:
+        seed=config["demo"]["seed"],
     script:
         "../../scripts/demo_subject.py"
 
-TARGETS["demo"] = lambda: [f"{DEMO_ROOT}/{s}/truth/labels.nii.gz" for s in SUBJECTS if is_demo(s)]
+
+TARGETS["demo"] = lambda: [
+    f"{DEMO_ROOT}/{s}/truth/labels.nii.gz" for s in SUBJECTS if is_demo(s)
+]

@@ -1,1 +1,78 @@
-# Stage: quantify (see docs/architecture.md).
+# Stage: quantify (see docs/architecture.md, docs/quantify.md). Lesion classes and burden per
+# subject, slice and AHA segment for real LGE, the model's LGE-like image and enhancement
+# probability, and the ground-truth labels; cohort table results/tables/lesions.tsv.
+
+QUANTIFY = config["quantify"]
+
+
+def quantify_subjects():
+    """Subjects with myocardium labels in the quantify splits that have something to measure:
+    a real LGE, or model outputs (model splits)."""
+    return [
+        s
+        for s in subjects_in(*QUANTIFY["splits"])
+        if ROWS[s]["myo"]
+        and (ROWS[s]["lge"] or ROWS[s]["split"] in QUANTIFY["model_splits"])
+    ]
+
+
+def quantify_inputs(wildcards):
+    inputs = {
+        "paired": f"results/preprocess/{wildcards.subject}/paired.npz",
+        "geometry": f"results/preprocess/{wildcards.subject}/geometry.json",
+    }
+    if ROWS[wildcards.subject]["split"] in QUANTIFY["model_splits"]:
+        inputs["prediction"] = f"results/model/{wildcards.subject}/prediction.npz"
+    return inputs
+
+
+rule quantify_lesions:
+    input:
+        unpack(quantify_inputs),
+    output:
+        table="results/quantify/{subject}/lesions.tsv",
+        bullseye=report(
+            "results/quantify/{subject}/bullseye.png",
+            caption="../report/quantify_bullseye.rst",
+            category="Lesions per subject",
+            labels={"subject": "{subject}"},
+        ),
+    log:
+        "logs/quantify/{subject}.log",
+    benchmark:
+        "benchmarks/quantify/{subject}.tsv"
+    group:
+        "subject"
+    conda:
+        "../../envs/imaging.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 1000 * attempt,
+        runtime=5,
+    params:
+        scheme=lambda wc: config["label_schemes"][ROWS[wc.subject]["label_scheme"]],
+        settings=QUANTIFY,
+    script:
+        "../../scripts/quantify.py"
+
+
+rule quantify_cohort:
+    input:
+        expand("results/quantify/{subject}/lesions.tsv", subject=quantify_subjects()),
+    output:
+        "results/tables/lesions.tsv",
+    log:
+        "logs/quantify/cohort.log",
+    benchmark:
+        "benchmarks/quantify/cohort.tsv"
+    conda:
+        "../../envs/imaging.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 1000 * attempt,
+        runtime=5,
+    script:
+        "../../scripts/quantify_collect.py"
+
+
+TARGETS["quantify"] = lambda: ["results/tables/lesions.tsv"] + [
+    f"results/quantify/{s}/bullseye.png" for s in quantify_subjects()
+]

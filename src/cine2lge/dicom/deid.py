@@ -32,7 +32,6 @@ TECHNICAL_KEYS = {
     "SequenceVariant": (),
     "MRAcquisitionType": (),
     "SeriesDescription": (),
-    "ImageType": (),
 }
 # Identifying attributes whose values must never appear in any output.
 PHI_KEYWORDS = (
@@ -133,9 +132,15 @@ def phi_strings(header: pydicom.Dataset, min_length: int = 4) -> set[str]:
 
 
 def assert_no_phi(text: str, phi: set[str], subject: str, what: str) -> None:
-    """Raise (without repeating the value) when an identifying value occurs in `text`."""
-    lowered = text.lower()
-    hits = [v for v in phi if v.lower() in lowered]
+    """Raise (without repeating the value) when an identifying value occurs in `text` as a whole
+    token ("MARY" is a name, not the end of "PRIMARY")."""
+    # The subject id is the pseudonym every output path carries, even where a test cohort also
+    # wrote it into PatientName.
+    hits = [
+        v for v in phi
+        if v.lower() != subject.lower()
+        and re.search(rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])", text, re.IGNORECASE)
+    ]
     if hits:
         raise IngestError(
             f"subject {subject}: {what} would contain {len(hits)} identifying header value(s);"

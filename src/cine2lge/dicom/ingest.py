@@ -74,7 +74,8 @@ def convert_study(source: str | Path, subject: str, role: str, config: dict | No
         n_files_skipped=len(study.warnings),
     )
     record = sidecar(header, [s.uid for s in stack.series], volume.trigger_times_ms,
-                     {"SourceFormat": "DICOM", "SeriesNumber": [s.number for s in stack.series]})
+                     {"SourceFormat": "DICOM", "SeriesNumber": [s.number for s in stack.series],
+                      "PSIR": stack.psir})
     phi = set()
     for series in study.series.values():
         phi |= phi_strings(series.header)

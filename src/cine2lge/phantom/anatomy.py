@@ -19,12 +19,31 @@ from cine2lge.phantom.motion import wall_radii
 # Relative signal of each tissue: bSSFP cine (bright blood and fat) and inversion-recovery LGE
 # at the myocardial null (dark normal myocardium, bright blood, brightest scar).
 CINE_CONTRAST = {
-    "air": 0.0, "lung": 0.06, "fat": 0.85, "muscle": 0.28, "soft": 0.38, "liver": 0.42,
-    "spine": 0.25, "blood": 1.0, "myocardium": 0.3, "papillary": 0.32, "core": 0.3, "grey": 0.3,
+    "air": 0.0,
+    "lung": 0.06,
+    "fat": 0.85,
+    "muscle": 0.28,
+    "soft": 0.38,
+    "liver": 0.42,
+    "spine": 0.25,
+    "blood": 1.0,
+    "myocardium": 0.3,
+    "papillary": 0.32,
+    "core": 0.3,
+    "grey": 0.3,
 }
 LGE_CONTRAST = {
-    "air": 0.0, "lung": 0.03, "fat": 0.55, "muscle": 0.12, "soft": 0.2, "liver": 0.25,
-    "spine": 0.18, "blood": 0.62, "myocardium": 0.04, "papillary": 0.06, "core": 1.0,
+    "air": 0.0,
+    "lung": 0.03,
+    "fat": 0.55,
+    "muscle": 0.12,
+    "soft": 0.2,
+    "liver": 0.25,
+    "spine": 0.18,
+    "blood": 0.62,
+    "myocardium": 0.04,
+    "papillary": 0.06,
+    "core": 1.0,
     "grey": 0.48,
 }
 
@@ -103,7 +122,9 @@ class Anatomy:
         return (points_lps - origin) @ self.axes_lps
 
     def contrast(self, base: dict) -> dict:
-        return {tissue: value * self.contrast_jitter.get(tissue, 1.0) for tissue, value in base.items()}
+        return {
+            tissue: value * self.contrast_jitter.get(tissue, 1.0) for tissue, value in base.items()
+        }
 
 
 def _unit(vector) -> np.ndarray:
@@ -192,7 +213,9 @@ def torso_layers(points_lps: np.ndarray, anatomy: Anatomy, pixel_mm: float) -> l
     ]
     for lung in anatomy.lungs:
         layers.append(("lung", _inside(lung.signed_distance(points_lps), pixel_mm) * inside_chest))
-    layers.append(("liver", _inside(anatomy.liver.signed_distance(points_lps), pixel_mm) * inside_chest))
+    layers.append(
+        ("liver", _inside(anatomy.liver.signed_distance(points_lps), pixel_mm) * inside_chest)
+    )
     layers.append(("blood", _inside(anatomy.aorta.signed_distance(points_lps), pixel_mm)))
     layers.append(("spine", _inside(anatomy.spine.signed_distance(points_lps), pixel_mm)))
     return layers
@@ -235,7 +258,9 @@ def render_heart(
     s = (qz - descent) / (anatomy.length_mm - descent)
     in_lv = (s >= 0.0) & (s <= 1.0)
     phi = np.deg2rad(theta - anatomy.ellipse_angle_deg)
-    shape = 1.0 / np.sqrt(np.cos(phi) ** 2 / anatomy.ellipticity + np.sin(phi) ** 2 * anatomy.ellipticity)
+    shape = 1.0 / np.sqrt(
+        np.cos(phi) ** 2 / anatomy.ellipticity + np.sin(phi) ** 2 * anatomy.ellipticity
+    )
     endo_apex_s = 1.0 - 0.6 * anatomy.wall_mm / anatomy.length_mm
     taper_epi = np.sqrt(np.clip(1.0 - s**2, 0.0, 1.0))
     taper_endo = np.sqrt(np.clip(1.0 - (s / endo_apex_s) ** 2, 0.0, 1.0))
@@ -260,14 +285,18 @@ def render_heart(
 
     image = np.broadcast_to(background, (c.shape[0], background.shape[0])).astype(np.float32)
     for atrium in anatomy.atria:
-        image = _paint(image, contrast["blood"], _inside(atrium.signed_distance(heart_xyz), pixel_mm))
+        image = _paint(
+            image, contrast["blood"], _inside(atrium.signed_distance(heart_xyz), pixel_mm)
+        )
     image = _paint(image, contrast["fat"], _inside(radius - fat_outer, pixel_mm) * (epi > 0))
     image = _paint(image, contrast["muscle"], _inside(radius - rv_wall_outer, pixel_mm) * has_rv)
     image = _paint(image, contrast["blood"], _inside(radius - rv_outer, pixel_mm) * has_rv)
     wall_depth = radius - endo  # mm from the endocardium
     thickness = epi - endo
     core = _inside(wall_depth - core_depth * thickness, pixel_mm) * (core_depth > 0)
-    border = np.maximum(_inside(wall_depth - border_depth * thickness, pixel_mm) * (border_depth > 0), core)
+    border = np.maximum(
+        _inside(wall_depth - border_depth * thickness, pixel_mm) * (border_depth > 0), core
+    )
     myocardium = (
         contrast["myocardium"] * (1.0 - border)
         + contrast["grey"] * (border - core)
@@ -277,7 +306,9 @@ def render_heart(
     image = _paint(image, contrast["blood"], _inside(radius - endo, pixel_mm))
     for angle in anatomy.papillary_deg:
         centre = 0.72 * endo
-        distance = np.hypot(qx - centre * np.cos(np.deg2rad(angle)), qy - centre * np.sin(np.deg2rad(angle)))
+        distance = np.hypot(
+            qx - centre * np.cos(np.deg2rad(angle)), qy - centre * np.sin(np.deg2rad(angle))
+        )
         present = (endo > 4.0 * anatomy.papillary_radius_mm) & (s > 0.15) & (s < 0.8)
         fraction = _inside(distance - anatomy.papillary_radius_mm, pixel_mm) * present
         image = _paint(image, contrast["papillary"], fraction)

@@ -120,7 +120,9 @@ class Lesion:
         wobble = 1.0 + amplitude * np.sin(np.deg2rad(theta_deg) * frequency + phase)
         core = self.transmurality * self._arc_fields(theta_deg, s, 0.0)
         core = core * self._extent_field(s, 0.0) * wobble
-        border = min(1.0, self.transmurality + self.grey_zone_fraction) * self._arc_fields(theta_deg, s, GREY_ZONE_DEG)
+        border = min(1.0, self.transmurality + self.grey_zone_fraction) * self._arc_fields(
+            theta_deg, s, GREY_ZONE_DEG
+        )
         border = border * self._extent_field(s, 0.15) * wobble
         return np.clip(core, 0.0, 1.0), np.clip(np.maximum(border, core), 0.0, 1.0)
 
@@ -186,6 +188,9 @@ def sample_lesion(
         slice_step_s=step,
         level_bounds_s=bounds,
         arcs_deg=arcs,
-        irregularity=(float(rng.uniform(0.05, 0.2)), float(rng.integers(2, 5)),
-                      float(rng.uniform(0, 2 * np.pi))),
+        irregularity=(
+            float(rng.uniform(0.05, 0.2)),
+            float(rng.integers(2, 5)),
+            float(rng.uniform(0, 2 * np.pi)),
+        ),
     )

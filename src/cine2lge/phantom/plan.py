@@ -83,7 +83,9 @@ class StackGeometry:
     def pixel_of(self, k: int, point_lps: np.ndarray) -> tuple[float, float]:
         """(row i, column j) of a world point projected on slice k."""
         d = np.asarray(point_lps) - self.positions_lps[k]
-        return float(d @ self.column_cosine / self.pixel_mm), float(d @ self.row_cosine / self.pixel_mm)
+        return float(d @ self.column_cosine / self.pixel_mm), float(
+            d @ self.row_cosine / self.pixel_mm
+        )
 
 
 @dataclass
@@ -123,7 +125,8 @@ def plan_stack(rng: np.random.Generator, anatomy: Anatomy, site: SiteProtocol, n
     tilt = _rotation(tilt_axis, np.deg2rad(rng.uniform(0.0, 3.0)))
     row, column = tilt @ lateral, tilt @ inferior
     normal = np.cross(row, column)
-    n_slices = int(rng.integers(8, 13)) if n_slices is None else int(n_slices)
+    drawn = int(rng.integers(8, 13))  # always drawn: an override must not shift the stream
+    n_slices = drawn if n_slices is None else int(n_slices)
     first_s, last_s = rng.uniform(0.03, 0.08), rng.uniform(0.78, 0.86)
     along = float(long_axis @ normal)  # cos(tilt) up to a sign convention
     spacing = round((last_s - first_s) * anatomy.length_mm * abs(along) / (n_slices - 1), 1)
@@ -187,9 +190,19 @@ def _phi(rng: np.random.Generator, subject: str, site: str) -> dict:
 
 # PHI values that identify the subject: none may survive de-identification.
 IDENTIFYING_PHI = (
-    "PatientName", "PatientID", "PatientBirthDate", "PatientAddress", "PatientTelephoneNumbers",
-    "OtherPatientIDs", "AccessionNumber", "InstitutionName", "InstitutionAddress",
-    "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName", "DeviceSerialNumber",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "OtherPatientIDs",
+    "AccessionNumber",
+    "InstitutionName",
+    "InstitutionAddress",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "DeviceSerialNumber",
 )
 
 

@@ -92,8 +92,13 @@ def render_short_axis(
         box_points = stack.pixel_points(k, i0, i1, j0, j1).reshape(-1, 3)
         heart_xyz = anatomy.to_heart(box_points, shift)
         box_image, box_labels = render_heart(
-            heart_xyz, states, anatomy, plan.lesion, contrast,
-            background[i0:i1, j0:j1].reshape(-1), stack.pixel_mm,
+            heart_xyz,
+            states,
+            anatomy,
+            plan.lesion,
+            contrast,
+            background[i0:i1, j0:j1].reshape(-1),
+            stack.pixel_mm,
         )
         intensity[k, :, i0:i1, j0:j1] = box_image.reshape(n_states, i1 - i0, j1 - j0)
         labels[k, :, i0:i1, j0:j1] = box_labels.reshape(n_states, i1 - i0, j1 - j0)
@@ -110,7 +115,12 @@ def render_plane(
     points = plane.pixel_points()
     torso = render_torso(points, anatomy, contrast, plane.pixel_mm).reshape(-1)
     image, labels = render_heart(
-        anatomy.to_heart(points.reshape(-1, 3)), states, anatomy, plan.lesion, contrast, torso,
+        anatomy.to_heart(points.reshape(-1, 3)),
+        states,
+        anatomy,
+        plan.lesion,
+        contrast,
+        torso,
         plane.pixel_mm,
     )
     shape = (len(states), plane.rows, plane.columns)
@@ -147,7 +157,9 @@ def fourch_plane(plan: SubjectPlan) -> Plane:
     long_axis = anatomy.axes_lps[:, 2]
     centre = anatomy.origin_lps + 0.3 * anatomy.length_mm * long_axis
     site = plan.site
-    return centred_plane(centre, -towards_rv, -long_axis, site.rows, site.columns, site.pixel_spacing_mm)
+    return centred_plane(
+        centre, -towards_rv, -long_axis, site.rows, site.columns, site.pixel_spacing_mm
+    )
 
 
 def localiser_planes(plan: SubjectPlan) -> list[Plane]:

@@ -121,7 +121,9 @@ def protocol(site: str) -> SiteProtocol:
     return SITES[site]
 
 
-def bias_field(points_lps: np.ndarray, centre_lps: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+def bias_field(
+    points_lps: np.ndarray, centre_lps: np.ndarray, coefficients: np.ndarray
+) -> np.ndarray:
     """Smooth multiplicative coil sensitivity exp(linear + quadratic) over world positions.
 
     `points_lps` (..., 3) in mm; `coefficients` (9,): 3 linear and 6 quadratic terms per 200 mm.
@@ -131,9 +133,15 @@ def bias_field(points_lps: np.ndarray, centre_lps: np.ndarray, coefficients: np.
     x, y, z = d[..., 0], d[..., 1], d[..., 2]
     c = coefficients
     exponent = (
-        c[0] * x + c[1] * y + c[2] * z
-        + c[3] * x * x + c[4] * y * y + c[5] * z * z
-        + c[6] * x * y + c[7] * x * z + c[8] * y * z
+        c[0] * x
+        + c[1] * y
+        + c[2] * z
+        + c[3] * x * x
+        + c[4] * y * y
+        + c[5] * z * z
+        + c[6] * x * y
+        + c[7] * x * z
+        + c[8] * y * z
     )
     # Clipped so that far corners do not saturate the stored range.
     return np.exp(np.clip(exponent, -0.7, 0.7)).astype(np.float32)

@@ -25,7 +25,13 @@ from cine2lge.phantom import dicom
 from cine2lge.phantom.anatomy import HYPERINTENSE, INTERMEDIATE
 from cine2lge.phantom.lesions import LEVELS, TERRITORY_SEGMENTS, aha_segment
 from cine2lge.phantom.motion import end_systolic_phase
-from cine2lge.phantom.plan import IDENTIFYING_PHI, N_PHASES, PHANTOM_VERSION, SubjectPlan, plan_subject
+from cine2lge.phantom.plan import (
+    IDENTIFYING_PHI,
+    N_PHASES,
+    PHANTOM_VERSION,
+    SubjectPlan,
+    plan_subject,
+)
 from cine2lge.phantom.render import (
     CONTRASTS,
     acquire,
@@ -52,7 +58,6 @@ def _time(start: str, seconds: float) -> str:
 def _study_elements(plan: SubjectPlan, uids: dicom.UidSource) -> dict:
     site, phi = plan.site, plan.phi
     elements = {
-        "SpecificCharacterSet": "ISO_IR 100",
         "Modality": "MR",
         "StudyInstanceUID": uids("study"),
         "FrameOfReferenceUID": uids("frame-of-reference"),
@@ -69,7 +74,14 @@ def _study_elements(plan: SubjectPlan, uids: dicom.UidSource) -> dict:
         "MRAcquisitionType": "2D",
         "ReceiveCoilName": "Body18" if site.site == "siteA" else "Cardiac",
     }
-    for keyword in (*IDENTIFYING_PHI, "PatientSex", "PatientAge", "StudyDate", "StudyTime", "StudyID"):
+    for keyword in (
+        *IDENTIFYING_PHI,
+        "PatientSex",
+        "PatientAge",
+        "StudyDate",
+        "StudyTime",
+        "StudyID",
+    ):
         elements[keyword] = phi[keyword]
     elements["PatientWeight"] = dicom._ds(phi["PatientWeight"])
     elements["PatientSize"] = dicom._ds(phi["PatientSize"])
@@ -187,7 +199,9 @@ def _segments_of(plan: SubjectPlan, labels_syx: np.ndarray, classes, shift_lps) 
         )
         heart = anatomy.to_heart(points, shift_lps)
         theta = np.degrees(np.arctan2(heart[:, 1], heart[:, 0]))
-        segments = aha_segment(theta, levels[k], anatomy.anterior_insertion_deg, anatomy.rv_centre_deg)
+        segments = aha_segment(
+            theta, levels[k], anatomy.anterior_insertion_deg, anatomy.rv_centre_deg
+        )
         found[k] = sorted({int(s) for s in segments})
     return found
 
@@ -199,7 +213,9 @@ def impaired_segments(plan: SubjectPlan, threshold: float = 0.3) -> list[int]:
     segments = set()
     for s, level in zip(plan.stack.slice_s, _slice_levels(plan), strict=True):
         impaired = lesion.impairment_field(theta, np.full_like(theta, s)) > threshold
-        found = aha_segment(theta[impaired], level, anatomy.anterior_insertion_deg, anatomy.rv_centre_deg)
+        found = aha_segment(
+            theta[impaired], level, anatomy.anterior_insertion_deg, anatomy.rv_centre_deg
+        )
         segments.update(int(x) for x in found)
     return sorted(segments)
 
@@ -210,7 +226,9 @@ def truth_record(plan: SubjectPlan, lge_labels_syx: np.ndarray) -> dict:
     order = nifti_order(plan)
     voxel_ml = stack.pixel_mm**2 * stack.spacing_mm / 1000.0
     counts = np.bincount(lge_labels_syx.ravel(), minlength=6)
-    scar_segments = _segments_of(plan, lge_labels_syx, [INTERMEDIATE, HYPERINTENSE], plan.lge_shift_lps)
+    scar_segments = _segments_of(
+        plan, lge_labels_syx, [INTERMEDIATE, HYPERINTENSE], plan.lge_shift_lps
+    )
     position_of = {int(k): n for n, k in enumerate(order)}
     return {
         "phantom_version": PHANTOM_VERSION,
@@ -223,7 +241,9 @@ def truth_record(plan: SubjectPlan, lge_labels_syx: np.ndarray) -> dict:
         "scar": lesion.has_scar,
         "hypokinesis": lesion.category != "normal",
         "territory": lesion.territory,
-        "territory_segments": list(TERRITORY_SEGMENTS[lesion.territory]) if lesion.territory else [],
+        "territory_segments": list(TERRITORY_SEGMENTS[lesion.territory])
+        if lesion.territory
+        else [],
         "scar_segments": sorted({s for segs in scar_segments.values() for s in segs}),
         "scar_slices": sorted(position_of[k] for k in scar_segments),
         "impaired_segments": impaired_segments(plan) if lesion.category != "normal" else [],
@@ -269,9 +289,75 @@ def truth_record(plan: SubjectPlan, lge_labels_syx: np.ndarray) -> dict:
     }
 
 
+def _stack_instances(plan, uids, study, kind, values_spyx) -> list:
+    """Instances of the short-axis cine (25 phases) or LGE (1 phase); arguments of
+    dicom.instance_dataset."""
+    stack = plan.stack
+    minutes = {"cine": 6, "lge": 18}[kind]
+    series = dicom.series_dataset(study | _series_elements(plan, uids, kind, minutes))
+    storage = storage_for(plan.site, plan.streams.names)
+    window = dicom.window_of(values_spyx)
+    n_phases = values_spyx.shape[1]
+    trigger_ms = (
+        np.arange(n_phases) * plan.rr_ms / n_phases if kind == "cine" else [plan.lge_trigger_ms]
+    )
+    instances = []
+    for k in range(values_spyx.shape[0]):
+        acquired = _time(plan.phi["StudyTime"], 60 * minutes + 15 * k)
+        for phase in range(n_phases):
+            extra = {
+                "TriggerTime": dicom._ds(round(trigger_ms[phase], 2)),
+                "SliceLocation": dicom._ds(stack.positions_lps[k] @ stack.normal),
+                "AcquisitionNumber": k + 1,
+                "AcquisitionTime": acquired,
+                "ContentTime": acquired,
+            }
+            if kind == "cine":
+                extra["TemporalPositionIdentifier"] = phase + 1
+            number = k * n_phases + phase + 1
+            position, orientation = stack.positions_lps[k], stack.orientation
+            instances.append(
+                (series, uids(kind, k, phase), number, position, orientation,
+                 values_spyx[k, phase], storage, extra, window)
+            )  # fmt: skip
+    return instances
+
+
+def _fourch_instances(plan, uids, study) -> list:
+    """Single-slice 4-chamber cine (a distractor series)."""
+    plane = fourch_plane(plan)
+    signal, _ = render_plane(plan, plane, cine_states(), CONTRASTS["cine"])
+    values = acquire(plan, signal, plane.pixel_points(), plan.site.cine_snr, 1.0)
+    series = dicom.series_dataset(study | _series_elements(plan, uids, "fourch", 4))
+    storage = storage_for(plan.site, plan.streams.names)
+    window = dicom.window_of(values)
+    trigger_ms = np.arange(N_PHASES) * plan.rr_ms / N_PHASES
+    return [
+        (series, uids("fourch", phase), phase + 1, plane.position_lps, plane.orientation,
+         values[phase], storage,
+         {"TriggerTime": dicom._ds(round(trigger_ms[phase], 2)), "AcquisitionNumber": 1}, window)
+        for phase in range(N_PHASES)
+    ]  # fmt: skip
+
+
+def _localiser_instances(plan, uids, study) -> list:
+    """3-plane localiser (axial, coronal, sagittal): a distractor series."""
+    series = dicom.series_dataset(study | _series_elements(plan, uids, "localiser", 0))
+    storage = storage_for(plan.site, plan.streams.names)
+    instances = []
+    for number, plane in enumerate(localiser_planes(plan), start=1):
+        signal, _ = render_plane(plan, plane, np.zeros(1), CONTRASTS["cine"])
+        values = acquire(plan, signal[0], plane.pixel_points(), 0.6 * plan.site.cine_snr, 1.0)
+        instances.append(
+            (series, uids("localiser", number), number, plane.position_lps, plane.orientation,
+             values, storage, {"AcquisitionNumber": number}, dicom.window_of(values))
+        )  # fmt: skip
+    return instances
+
+
 def _write_study(plan: SubjectPlan, folder: Path, series: list) -> int:
-    """Write instances (series dataset, uid, number, position, orientation, values, storage,
-    extra) into `folder` under random names, in random order. Returns the file count."""
+    """Write instances (arguments of dicom.instance_dataset) into `folder` under random
+    names, in random order. Returns the file count."""
     names = plan.streams.names
     extension = ".dcm" if plan.site.site == "siteB" else ""
     order = names.permutation(len(series))
@@ -297,70 +383,31 @@ def write_subject(
     """
     plan = plan_subject(subject, seed, n_slices)
     stack, site = plan.stack, plan.site
-    log.info("%s: %s %s, %d slices, %s", subject, site.site, site.manufacturer, len(stack.slice_s), plan.lesion.category)
+    log.info(
+        "%s: %s %s, %d slices, %s",
+        subject,
+        site.site,
+        site.manufacturer,
+        len(stack.slice_s),
+        plan.lesion.category,
+    )
     uids = dicom.UidSource(seed, subject)
     study = _study_elements(plan, uids)
     torso = stack_torso(plan)
-    cine_signal, cine_labels = render_short_axis(plan, cine_states(), CONTRASTS["cine"], None, torso)
-    lge_signal, lge_labels = render_short_axis(plan, lge_state(), CONTRASTS["lge"], plan.lge_shift_lps, torso)
+    cine_signal, cine_labels = render_short_axis(
+        plan, cine_states(), CONTRASTS["cine"], None, torso
+    )
+    lge_signal, lge_labels = render_short_axis(
+        plan, lge_state(), CONTRASTS["lge"], plan.lge_shift_lps, torso
+    )
     stack_points = np.stack([stack.pixel_points(k) for k in range(len(stack.slice_s))])
     cine_values = acquire(plan, cine_signal, stack_points[:, None], site.cine_snr, 1.0)
     lge_values = acquire(plan, lge_signal[:, 0], stack_points, site.lge_snr, 1.0)
 
-    instances = []
-    trigger_ms = np.arange(N_PHASES) * plan.rr_ms / N_PHASES
-    cine_series = dicom.series_dataset(study | _series_elements(plan, uids, "cine", 6))
-    cine_storage = storage_for(site, plan.streams.names)
-    for k in range(len(stack.slice_s)):
-        slice_location = dicom._ds(stack.positions_lps[k] @ stack.normal)
-        for phase in range(N_PHASES):
-            number = k * N_PHASES + phase + 1
-            extra = {
-                "TriggerTime": dicom._ds(round(trigger_ms[phase], 2)),
-                "SliceLocation": slice_location,
-                "AcquisitionNumber": k + 1,
-                "TemporalPositionIdentifier": phase + 1,
-                "AcquisitionTime": _time(plan.phi["StudyTime"], 360 + 15 * k),
-                "ContentTime": _time(plan.phi["StudyTime"], 360 + 15 * k),
-            }
-            instances.append((
-                cine_series, uids("cine", k, phase), number, stack.positions_lps[k],
-                stack.orientation, cine_values[k, phase], cine_storage, extra,
-            ))
-    lge_series = dicom.series_dataset(study | _series_elements(plan, uids, "lge", 18))
-    lge_storage = storage_for(site, plan.streams.names)
-    for k in range(len(stack.slice_s)):
-        extra = {
-            "TriggerTime": dicom._ds(round(plan.lge_trigger_ms, 2)),
-            "SliceLocation": dicom._ds(stack.positions_lps[k] @ stack.normal),
-            "AcquisitionNumber": k + 1,
-            "AcquisitionTime": _time(plan.phi["StudyTime"], 1080 + 20 * k),
-            "ContentTime": _time(plan.phi["StudyTime"], 1080 + 20 * k),
-        }
-        instances.append((
-            lge_series, uids("lge", k), k + 1, stack.positions_lps[k], stack.orientation,
-            lge_values[k], lge_storage, extra,
-        ))
-    fourch = fourch_plane(plan)
-    fourch_signal, _ = render_plane(plan, fourch, cine_states(), CONTRASTS["cine"])
-    fourch_values = acquire(plan, fourch_signal, fourch.pixel_points(), site.cine_snr, 1.0)
-    fourch_series = dicom.series_dataset(study | _series_elements(plan, uids, "fourch", 4))
-    fourch_storage = storage_for(site, plan.streams.names)
-    for phase in range(N_PHASES):
-        extra = {"TriggerTime": dicom._ds(round(trigger_ms[phase], 2)), "AcquisitionNumber": 1}
-        instances.append((
-            fourch_series, uids("fourch", phase), phase + 1, fourch.position_lps,
-            fourch.orientation, fourch_values[phase], fourch_storage, extra,
-        ))
-    localiser_series = dicom.series_dataset(study | _series_elements(plan, uids, "localiser", 0))
-    localiser_storage = storage_for(site, plan.streams.names)
-    for number, plane in enumerate(localiser_planes(plan), start=1):
-        signal, _ = render_plane(plan, plane, np.zeros(1), CONTRASTS["cine"])
-        values = acquire(plan, signal[0], plane.pixel_points(), 0.6 * site.cine_snr, 1.0)
-        instances.append((
-            localiser_series, uids("localiser", number), number, plane.position_lps,
-            plane.orientation, values, localiser_storage, {"AcquisitionNumber": number},
-        ))
+    instances = _stack_instances(plan, uids, study, "cine", cine_values)
+    instances += _stack_instances(plan, uids, study, "lge", lge_values[:, None])
+    instances += _fourch_instances(plan, uids, study)
+    instances += _localiser_instances(plan, uids, study)
 
     dicom_dir = Path(dicom_dir)
     dicom_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -377,7 +424,9 @@ def write_subject(
     affine = stack_affine(plan)
     save_nifti(np.transpose(lge_labels[order, 0], (2, 1, 0)), affine, labels_path, dtype=np.int16)
     if cine_labels_path is not None:
-        save_nifti(np.transpose(cine_labels[order, 0], (2, 1, 0)), affine, cine_labels_path, dtype=np.int16)
+        save_nifti(
+            np.transpose(cine_labels[order, 0], (2, 1, 0)), affine, cine_labels_path, dtype=np.int16
+        )
     truth = truth_record(plan, lge_labels[:, 0])
     truth["n_files"] = n_files
     truth["series_instance_uids"] = {

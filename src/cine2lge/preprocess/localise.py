@@ -147,6 +147,23 @@ def blood_pool_score(
     return best
 
 
+def motion_ring_score(
+    std_yx: np.ndarray, pixel_mm: float, radii_mm=(18, 23, 28, 34)
+) -> np.ndarray:
+    """Contraction score from a temporal-SD map: the endocardial border of a ventricle moves (a
+    ring of high SD at radius ~r) around a cavity that stays blood (low SD in its centre)."""
+    best = np.zeros_like(std_yx)
+    for radius in radii_mm:
+        ring = _mean_filter(std_yx, _annulus(0.7 * radius / pixel_mm, 1.3 * radius / pixel_mm))
+        core = _mean_filter(std_yx, _disk(0.4 * radius / pixel_mm))
+        best = np.maximum(best, ring - core)
+    return best
+
+
+def _annulus(inner_px: float, outer_px: float) -> np.ndarray:
+    return _sector(inner_px, outer_px, 0, 1)
+
+
 @dataclass
 class _WorkStack:
     frames_styx: np.ndarray  # working-grid images, intensities normalised to ~[0, 1]
@@ -174,6 +191,7 @@ def localise_lv(
     work_mm: float = 2.0,
     search_radius_mm: float = 20.0,
     prior_sigma_fraction: float = 0.3,
+    motion_sigma_mm: float = 15.0,
 ) -> LVAxis:
     """LV axis of a cine stack (x, y, slice, time) from the images alone."""
     stack = _work_stack(cine, work_mm)
@@ -182,13 +200,19 @@ def localise_lv(
     centre = (grid - 1) / 2
     sigma = prior_sigma_fraction * grid
     prior = np.exp(-((x - centre) ** 2 + (y - centre) ** 2) / (2 * sigma**2))
+    if n_frames > 1:
+        # Where the stack moves: temporal SD averaged over slices and smoothed to heart size, so
+        # small pulsating spots (vessels, flow artefacts) weigh less than the beating ventricles.
+        motion = ndimage.gaussian_filter(
+            stack.frames_styx.std(1).mean(0), motion_sigma_mm / work_mm
+        )
+        prior = prior * (0.1 + motion / max(float(motion.max()), 1e-9))
     scores = np.zeros((n_slices, grid, grid), np.float32)
     for k in range(n_slices):
         frames = stack.frames_styx[k]
         score = blood_pool_score(frames.mean(0), work_mm)
         if n_frames > 1:
-            motion = ndimage.gaussian_filter(frames.std(0), 8.0 / work_mm)
-            score = score * (0.2 + motion / max(motion.max(), 1e-6))
+            score = score + motion_ring_score(frames.std(0), work_mm)
         scores[k] = score * prior
     # Weight slices by their best score so slices above the base or below the apex count less.
     total = scores.sum(0)

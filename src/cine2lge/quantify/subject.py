@@ -132,6 +132,7 @@ def quantify_arrays(
             inter,
             min_component_px=min_px,
             detect_n_sd=float(settings.get("detect_n_sd", 2.0)),
+            max_scope=settings.get("max_scope", "slice"),
         )
         sources[name] = (intensity_rule, masks)
     if probability_syx is not None:

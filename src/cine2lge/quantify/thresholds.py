@@ -6,10 +6,12 @@ Rules (config `quantify.hyperintense` / `quantify.intermediate`, one dict each):
 - `{method: fwhm}`: signal > 50 % of the maximum signal in the enhanced region (full width at
   half maximum, Amado et al. 2004);
 - `{method: percent_max, percent: P}`: signal > P % of that maximum.
-The maximum is taken over the enhanced myocardium (signal > remote mean + `detect_n_sd` SD) of the
-subject or of each slice (`max_scope`) after a 3x3 in-plane median filter, so one noisy pixel cannot set it; with no
-enhanced pixel, max-based rules find no lesion (otherwise half the maximum of normal myocardium
-would call half of it scar).
+The maximum is taken over the enhanced myocardium (components of at least the minimum lesion size
+with signal > remote mean + `detect_n_sd` SD, which is also the lowest threshold they can give) of
+each slice (`max_scope: slice`, the default: follows coil-sensitivity and inversion-time changes
+between slices) or of the whole subject, after a 3x3 in-plane median filter, so one noisy pixel
+cannot set it; with no enhanced pixel, max-based rules find no lesion (otherwise half the maximum
+of normal myocardium would call half of it scar).
 Classes: total = myocardium above the lower of the two thresholds; hyperintense (core) = above the
 hyperintense threshold; intermediate (grey zone) = total minus hyperintense. Connected components
 of `total` smaller than `min_component_px` (8-connected within a slice) are dropped as noise.
@@ -32,14 +34,16 @@ def enhanced_maximum(
     myocardium_syx: np.ndarray,
     remote: RemoteReference,
     detect_n_sd: float = 2.0,
-    scope: str = "subject",
+    scope: str = "slice",
+    min_component_px: int = 1,
 ) -> np.ndarray:
     """Maximum (3x3 median filtered) signal of the enhanced myocardium per slice (S,): the
     subject's maximum on every slice (scope "subject") or each slice's own (scope "slice");
-    NaN where there is no enhanced pixel."""
+    NaN where there is no enhanced component of at least `min_component_px` pixels."""
     n_slices = len(image_syx)
     threshold = remote.mean_s + detect_n_sd * remote.sd_s
     enhanced = myocardium_syx & (image_syx > threshold[:, None, None])
+    enhanced = remove_small_components(enhanced, min_component_px)
     if not enhanced.any():
         return np.full(n_slices, np.nan)
     # Filter only the bounding box of the enhanced pixels: same result, a fraction of the work.
@@ -57,16 +61,21 @@ def enhanced_maximum(
     return per_slice
 
 
-def rule_thresholds(rule: dict, remote: RemoteReference, maximum: np.ndarray | float) -> np.ndarray:
+def rule_thresholds(
+    rule: dict, remote: RemoteReference, maximum: np.ndarray | float, floor_n_sd: float = 0.0
+) -> np.ndarray:
     """Threshold per slice (S,) of one rule; +inf where a max-based rule finds no enhancement.
-    `maximum`: the enhanced maximum per slice (S,) or one value for all slices."""
+    `maximum`: the enhanced maximum per slice (S,) or one value for all slices. Max-based
+    thresholds never go below remote mean + `floor_n_sd` SD (a weak maximum would otherwise put
+    half its value inside normal myocardium)."""
     method = rule.get("method")
     if method == "nsd":
         return remote.mean_s + float(rule["n_sd"]) * remote.sd_s
     if method in ("fwhm", "percent_max"):
         percent = 50.0 if method == "fwhm" else float(rule["percent"])
         maximum = np.broadcast_to(np.asarray(maximum, dtype=float), remote.mean_s.shape)
-        return np.where(np.isfinite(maximum), percent / 100.0 * maximum, np.inf)
+        floor = remote.mean_s + floor_n_sd * remote.sd_s
+        return np.where(np.isfinite(maximum), np.maximum(percent / 100.0 * maximum, floor), np.inf)
     raise ValueError(f"lesion rule {rule}: method must be one of {METHODS}")
 
 
@@ -90,17 +99,23 @@ def lesion_masks(
     *,
     min_component_px: int = 1,
     detect_n_sd: float = 2.0,
-    max_scope: str = "subject",
+    max_scope: str = "slice",
 ) -> dict[str, np.ndarray]:
     """{"hyperintense", "intermediate", "total"} boolean masks (slice, y, x)."""
     needs_max = {hyperintense.get("method"), (intermediate or {}).get("method")} - {"nsd"}
     maximum = (
-        enhanced_maximum(image_syx, myocardium_syx, remote, detect_n_sd, max_scope)
+        enhanced_maximum(
+            image_syx, myocardium_syx, remote, detect_n_sd, max_scope, min_component_px
+        )
         if needs_max
         else np.nan
     )
-    upper = rule_thresholds(hyperintense, remote, maximum)
-    lower = upper if intermediate is None else rule_thresholds(intermediate, remote, maximum)
+    upper = rule_thresholds(hyperintense, remote, maximum, detect_n_sd)
+    lower = (
+        upper
+        if intermediate is None
+        else rule_thresholds(intermediate, remote, maximum, detect_n_sd)
+    )
     lower = np.minimum(lower, upper)
     total = myocardium_syx & (image_syx > lower[:, None, None])
     total = remove_small_components(total, min_component_px)

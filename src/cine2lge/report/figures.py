@@ -54,8 +54,8 @@ def scatter_regression(wide: pd.DataFrame, path, measure: str, level: str,
                 _no_data(ax)
                 continue
             varies = part["reference"].nunique() > 1
-            sns.regplot(data=part, x="reference", y="test", ax=ax, fit_reg=varies, n_boot=200, seed=0,
-                        color=SPLIT_COLOURS.get(split), scatter_kws={"s": 12, "alpha": 0.7})
+            sns.regplot(data=part, x="reference", y="test", ax=ax, fit_reg=varies, n_boot=200,
+                        seed=0, color=SPLIT_COLOURS.get(split), scatter_kws={"s": 12, "alpha": 0.7})
             top = float(np.nanmax(part[["reference", "test"]].to_numpy())) or 1.0
             ax.plot([0, top], [0, top], ls="--", color="grey", lw=0.8)
             if varies and part["test"].nunique() > 1:

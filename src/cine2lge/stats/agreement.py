@@ -239,8 +239,9 @@ def paired_burden(lesions, measure: str, level: str, reference="lge", test="lgel
     table = lesion_regions(lesions)
     table = table[table["region"] == level]
     keys = ["subject", "class", "region_id"]
-    ref = table[table["source"] == reference][keys + [measure]].rename(columns={measure: "reference"})
-    tst = table[table["source"] == test][keys + [measure]].rename(columns={measure: "test"})
+    ref = table[table["source"] == reference][keys + [measure]]
+    tst = table[table["source"] == test][keys + [measure]]
+    ref, tst = ref.rename(columns={measure: "reference"}), tst.rename(columns={measure: "test"})
     return ref.merge(tst, on=keys, how="inner").sort_values(keys, ignore_index=True)
 
 

@@ -149,7 +149,8 @@ def compare_sources(scores: pd.DataFrame, key: pd.DataFrame) -> pd.DataFrame:
         for item, part in by_reader.groupby("item", sort=False):
             wide = part.pivot_table(index=["subject", "slice"], columns="source",
                                     values="score").reindex(columns=list(SOURCES)).dropna()
-            statistic, p, method, note = _wilcoxon(wide["lgelike"].to_numpy(), wide["lge"].to_numpy())
+            statistic, p, method, note = _wilcoxon(wide["lgelike"].to_numpy(),
+                                                   wide["lge"].to_numpy())
             rows.append({"reader": reader, "item": item, "n_pairs": len(wide),
                          "median_lgelike": wide["lgelike"].median(),
                          "median_lge": wide["lge"].median(),

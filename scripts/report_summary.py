@@ -1,0 +1,12 @@
+# Rule report_summary: the one-page summary beside the paper's numbers.
+from cine2lge.logs import to_file
+from cine2lge.report.stage import summary_stage
+
+with to_file(snakemake.log[0]):
+    summary_stage(
+        snakemake.input.agreement,
+        snakemake.input.roc,
+        snakemake.input.similarity,
+        snakemake.output[0],
+        snakemake.params.splits,
+    )

@@ -1,0 +1,171 @@
+"""Inference: one model load per chunk of subjects, then per-subject outputs.
+
+predict_chunk batches all slices of all subjects of a chunk (GPU when present) and writes one
+npz; write_subject_outputs (CPU, per subject) maps the crop-space predictions back to the
+original cine grid and writes NIfTI, the slice table and the DICOM series.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import torch
+
+from cine2lge.io import atomic_path, save_nifti, save_npz
+from cine2lge.model import checkpoint as ckpt
+from cine2lge.model.export_dicom import write_lgelike_series
+from cine2lge.model.net import ModelSpec, build_unet
+from cine2lge.model.runtime import memory_format
+from cine2lge.model.sample import ensemble
+
+log = logging.getLogger("cine2lge.model.predict")
+PER_SUBJECT = ("lgelike_syx", "enhancement_prob_syx", "slice_probability_s", "enhancement_area_ks")
+
+
+def load_model(
+    weights: str | Path, device: torch.device, verify: bool = True
+) -> tuple[torch.nn.Module, ModelSpec, dict]:
+    """The network in eval mode on `device`, its spec and the weights' metadata.
+
+    With `verify`, the file must match its `.sha256` sidecar (WeightsChecksumError otherwise).
+    """
+    if verify:
+        ckpt.verify_sha256(weights)
+    state, metadata = ckpt.load_weights(weights)
+    if "spec" not in metadata:
+        raise ValueError(f"model weights {weights}: no 'spec' metadata (not a cine2lge model)")
+    spec = ModelSpec.from_json(metadata["spec"])
+    model = build_unet(spec)
+    model.load_state_dict(state)
+    model = model.to(device, memory_format=memory_format(device)).eval()
+    return model, spec, metadata
+
+
+def read_paired(subject: str, path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path) as paired:
+        if "cine_styx" not in paired:
+            raise KeyError(f"subject {subject}: {path} has no cine_styx array")
+        arrays = {"cine_styx": paired["cine_styx"]}
+        n = len(arrays["cine_styx"])
+        arrays["slice_index"] = paired["slice_index"] if "slice_index" in paired else np.arange(n)
+    return arrays
+
+
+def predict_chunk(
+    subjects: list[str],
+    paired_paths: list[str | Path],
+    weights: str | Path,
+    out_path: str | Path,
+    device: torch.device,
+    n_samples: int = 4,
+    steps: int = 20,
+    seed: int = 0,
+    batch_size: int = 32,
+    min_area_px: int = 10,
+    bf16: bool = False,
+    verify: bool = True,
+    progress: bool = True,
+) -> None:
+    """Sample all slices of `subjects` together; write per-subject arrays to one npz."""
+    model, spec, metadata = load_model(weights, device, verify=verify)
+    cines = [read_paired(s, p)["cine_styx"] for s, p in zip(subjects, paired_paths, strict=True)]
+    for subject, path, cine in zip(subjects, paired_paths, cines, strict=True):
+        if cine.ndim != 4 or cine.shape[1] != spec.condition_channels or tuple(
+            cine.shape[2:]) != spec.image_size:
+            raise ValueError(
+                f"subject {subject}: {path} cine_styx has shape {cine.shape}; the model in"
+                f" {weights} expects (slices, {spec.condition_channels}, {spec.image_size[0]},"
+                f" {spec.image_size[1]}) (check preprocess frames/grid against the weights)"
+            )
+    log.info("chunk of %d subjects, %d slices, K=%d, %d steps, device %s, bf16 %s",
+             len(subjects), sum(map(len, cines)), n_samples, steps, device, bf16)
+    prediction = ensemble(
+        model, spec, np.concatenate(cines), n_samples=n_samples, steps=steps, seed=seed,
+        batch_size=batch_size, min_area_px=min_area_px, device=device, bf16=bf16,
+        progress=progress,
+    )
+    arrays = {"subjects": np.asarray(subjects)}
+    bounds = np.cumsum([0, *map(len, cines)])
+    for i, subject in enumerate(subjects):
+        part = slice(bounds[i], bounds[i + 1])
+        arrays[f"{subject}.lgelike_syx"] = prediction.lgelike_syx[part]
+        arrays[f"{subject}.enhancement_prob_syx"] = prediction.enhancement_prob_syx[part]
+        arrays[f"{subject}.slice_probability_s"] = prediction.slice_probability_s[part]
+        arrays[f"{subject}.enhancement_area_ks"] = prediction.enhancement_area_ks[:, part]
+    arrays["weights_step"] = np.asarray(int(metadata.get("step", -1)))
+    save_npz(out_path, **arrays)
+
+
+def chunk_arrays(subject: str, chunk_path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(chunk_path) as chunk:
+        if subject not in set(chunk["subjects"].tolist()):
+            raise KeyError(f"subject {subject}: not in prediction chunk {chunk_path}")
+        return {key: chunk[f"{subject}.{key}"] for key in PER_SUBJECT}
+
+
+def slice_table(subject: str, slice_index: np.ndarray, probability_s: np.ndarray,
+                area_ks: np.ndarray) -> pd.DataFrame:
+    """One row per predicted slice: source cine slice index and enhancement probability."""
+    return pd.DataFrame({
+        "subject": subject,
+        "slice": np.asarray(slice_index, dtype=int),
+        "probability": np.round(probability_s.astype(float), 6),
+        "mean_enhanced_px": np.round(area_ks.mean(axis=0), 3),
+    })
+
+
+def write_subject_outputs(
+    subject: str,
+    chunk_path: str | Path,
+    paired_path: str | Path,
+    geometry_path: str | Path,
+    cine_nifti: str | Path,
+    prediction_npz: str | Path,
+    lgelike_nifti: str | Path,
+    probability_nifti: str | Path,
+    slice_tsv: str | Path,
+    dicom_dir: str | Path,
+) -> None:
+    """Per-subject outputs of the model stage (see docs/architecture.md)."""
+    from cine2lge.preprocess.crop import crop_to_source
+
+    arrays = chunk_arrays(subject, chunk_path)
+    slice_index = read_paired(subject, paired_path)["slice_index"]
+    if len(slice_index) != len(arrays["lgelike_syx"]):
+        raise ValueError(
+            f"subject {subject}: {paired_path} has {len(slice_index)} slices but chunk"
+            f" {chunk_path} has {len(arrays['lgelike_syx'])}"
+        )
+    geometry = json.loads(Path(geometry_path).read_text())
+    source = nib.load(str(cine_nifti))
+    affine = source.affine
+    volumes = {}
+    for name in ("lgelike_syx", "enhancement_prob_syx"):
+        volume = crop_to_source(arrays[name], geometry, which="cine")
+        volume = volume[..., 0] if volume.ndim == 4 else volume
+        if volume.shape != source.shape[:3]:
+            raise ValueError(
+                f"subject {subject}: mapped {name} has shape {volume.shape}, cine {cine_nifti}"
+                f" has {source.shape[:3]} (geometry {geometry_path} does not match the cine)"
+            )
+        volumes[name] = np.clip(volume, 0.0, 1.0).astype(np.float32)
+    probability_s = arrays["slice_probability_s"]
+    save_npz(
+        prediction_npz,
+        lgelike_syx=arrays["lgelike_syx"],
+        enhancement_prob_syx=arrays["enhancement_prob_syx"],
+        slice_probability_s=probability_s,
+        slice_index=slice_index,
+        subject_probability=np.asarray(probability_s.max() if len(probability_s) else 0.0),
+    )
+    save_nifti(volumes["lgelike_syx"], affine, lgelike_nifti)
+    save_nifti(volumes["enhancement_prob_syx"], affine, probability_nifti)
+    table = slice_table(subject, slice_index, probability_s, arrays["enhancement_area_ks"])
+    with atomic_path(slice_tsv) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
+    write_lgelike_series(volumes["lgelike_syx"], affine, dicom_dir, subject)
