@@ -61,8 +61,8 @@ def run(model, spec, device, batch, steps, bf16, repeats, compiled=False):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config/config.yaml")
-    parser.add_argument("--size", type=int, default=None, help="crop size (default: config)")
-    parser.add_argument("--frames", type=int, default=None, help="cine frames (default: config)")
+    parser.add_argument("--size", type=int, default=64, help="crop size in pixels (default 64)")
+    parser.add_argument("--frames", type=int, default=8, help="cine frames (default 8)")
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default: config)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--repeats", type=int, default=1)
@@ -71,8 +71,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model_cfg = yaml.safe_load(Path(args.config).read_text())["model"]
-    size = args.size or model_cfg["image_size"]
-    frames = args.frames or model_cfg["frames"]
+    size, frames = args.size, args.frames
     steps = args.steps or model_cfg["predict"]["steps"]
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -81,26 +80,37 @@ def main() -> None:
     )
     spec = ModelSpec.from_config(model_cfg["net"], model_cfg["diffusion"], frames, (size, size))
     model = build_unet(spec).to(device).eval()
-    print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'},"
-          f" {torch.get_num_threads()} threads), {count_parameters(model) / 1e6:.2f} M params,"
-          f" {size}x{size}, T={frames}, {steps} steps")
+    print(
+        f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'},"
+        f" {torch.get_num_threads()} threads), {count_parameters(model) / 1e6:.2f} M params,"
+        f" {size}x{size}, T={frames}, {steps} steps"
+    )
     print(f"{'variant':<28}{'batch':>6}{'slices/s':>10}{'s/eval':>9}{'peak MB':>9}{'%peak':>7}")
     variants = [("fp32", False, False, False), ("bf16 autocast", True, False, False)]
     if device.type == "cuda":
-        variants += [("bf16 channels_last", True, True, False),
-                     ("bf16 channels_last compile", True, True, True)]
+        variants += [
+            ("bf16 channels_last", True, True, False),
+            ("bf16 channels_last compile", True, True, True),
+        ]
     for name, bf16, channels_last, compiled in variants:
-        net = model.to(memory_format=torch.channels_last if channels_last else
-                       memory_format(torch.device("cpu")))
+        net = model.to(
+            memory_format=torch.channels_last
+            if channels_last
+            else memory_format(torch.device("cpu"))
+        )
         for batch in args.batches:
-            slices_per_s, per_eval, peak = run(net, spec, device, batch, steps, bf16,
-                                               args.repeats, compiled)
+            slices_per_s, per_eval, peak = run(
+                net, spec, device, batch, steps, bf16, args.repeats, compiled
+            )
             fraction = ""
             if device.type == "cuda" and bf16:
                 tflops = forward_flops(model, spec, batch, device) / per_eval / 1e12
                 fraction = f"{100 * tflops / H100_BF16_DENSE_TFLOPS:.1f}"
-            print(f"{name:<28}{batch:>6}{slices_per_s:>10.2f}{per_eval:>9.4f}{peak:>9.0f}"
-                  f"{fraction:>7}", flush=True)
+            print(
+                f"{name:<28}{batch:>6}{slices_per_s:>10.2f}{per_eval:>9.4f}{peak:>9.0f}"
+                f"{fraction:>7}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

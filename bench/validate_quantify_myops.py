@@ -19,6 +19,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 from scipy import stats
+from tqdm import tqdm
 
 from cine2lge.quantify import aha
 from cine2lge.quantify.remote import remote_reference
@@ -57,7 +58,7 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 def evaluate(data: Path, scopes=("slice", "subject")) -> pd.DataFrame:
     rows = []
-    for label_path in sorted((data / "labels").glob("*_gd.nii.gz")):
+    for label_path in tqdm(sorted((data / "labels").glob("*_gd.nii.gz")), desc="MyoPS"):
         lge, labels, spacing_mm = load_subject(label_path)
         myocardium = np.isin(labels, MYOPS["myocardium"])
         expert = labels == 2221

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from tqdm import tqdm
 
 from cine2lge.phantom.lesions import LEVELS, aha_segment
 from cine2lge.phantom.plan import plan_subject
@@ -72,7 +73,7 @@ def main() -> None:
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     scheme, settings = config["label_schemes"]["demo"], config["quantify"]
     rows = []
-    for index in range(1, args.subjects + 1):
+    for index in tqdm(range(1, args.subjects + 1), desc="phantom"):
         subject = f"demo{index:04d}"
         lge, labels, spacing = phantom_lge(subject, args.seed)
         table, model = quantify_arrays(

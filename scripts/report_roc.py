@@ -9,4 +9,5 @@ with to_file(snakemake.log[0]):
         snakemake.output,
         snakemake.params.split_of,
         snakemake.params.settings,
+        dict(zip(snakemake.params.subjects, snakemake.input.paired, strict=True)),
     )

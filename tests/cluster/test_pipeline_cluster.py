@@ -58,8 +58,10 @@ def workflow_args(workdir: Path) -> list[str]:
 
 
 def new_workdir(root: Path) -> Path:
+    """A working directory like a checkout's: config/ copied, resources/ (weights) linked."""
     root.mkdir()
     shutil.copytree(REPO / "config", root / "config")
+    (root / "resources").symlink_to(REPO / "resources")
     return root
 
 
@@ -100,9 +102,11 @@ def test_jobs_went_through_sbatch_grouped_per_subject(pipeline):
         re.findall(r"^Finished jobid: \d+ \(Rule: (?!all\))", pipeline.cluster_output, re.M)
     )
     assert n_slurm_jobs < rule_jobs, f"{n_slurm_jobs} SLURM jobs for {rule_jobs} rule jobs"
+    # Every job but the one the test cancelled succeeded at once (no flaky failures).
     for ids in jobs.values():
         for job_id in ids:
-            assert scontrol_job(job_id)["JobState"] in ("COMPLETED", "CANCELLED")
+            if job_id != pipeline.cancelled_job:
+                assert scontrol_job(job_id)["JobState"] == "COMPLETED", f"SLURM job {job_id}"
 
 
 def test_results_equal_those_of_a_local_run(pipeline):
@@ -135,6 +139,8 @@ def test_gpu_rules_were_submitted_with_the_gpu_request(pipeline, slurm_env, rule
         )
         if rule not in listed.output.split():
             pytest.skip(f"rule {rule} is not in the workflow yet")
+        if TARGETS != ["all"]:
+            pytest.skip(f"targets restricted to {TARGETS} by CINE2LGE_CLUSTER_TARGETS")
         pytest.fail(f"rule {rule} is in the workflow but no SLURM job of it ran (use_gpu: true)")
     for job_id in jobs:
         assert scontrol_job(job_id).get("TresPerJob") == "gres:gpu:1", f"{rule} job {job_id}"

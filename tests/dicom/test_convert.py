@@ -126,7 +126,7 @@ def test_several_lge_series_magnitude_then_latest_series_number(tmp_path):
     np.testing.assert_array_equal(volume.nifti_xyz, late.volume)
     volume, out = run(study, tmp_path, "lge", config={"lge_prefer": ["psir", "magnitude"]})
     np.testing.assert_array_equal(volume.nifti_xyz, psir.volume)
-    assert "3 LGE candidates" in " ".join(json.loads((out / "qc_lge.json").read_text())["warnings"])
+    assert "2 LGE candidates" in " ".join(json.loads((out / "qc_lge.json").read_text())["warnings"])
 
 
 def test_explicit_series_uid_overrides_classification(tmp_path):

@@ -23,7 +23,7 @@ def test_sha256_sidecar_detects_a_changed_file(tmp_path):
     assert (tmp_path / "w.safetensors.sha256").read_text() == f"{digest}  w.safetensors\n"
     assert ckpt.verify_sha256(path) == digest
     ckpt.save_weights(path, {"a": torch.arange(5.0)}, {})
-    with pytest.raises(ckpt.WeightsChecksumError, match=r"w\.safetensors: sha256 .* does not match"):
+    with pytest.raises(ckpt.WeightsChecksumError, match=r"w\.safetensors: sha256 .* not match"):
         ckpt.verify_sha256(path)
 
 
@@ -41,8 +41,28 @@ def test_rng_states_are_restored(tmp_path):
 
     states = ckpt.rng_states()
     torch.save(states, tmp_path / "rng.pt")
-    expected = (torch.rand(3), np.random.rand(3), random.random())
+    expected = (torch.rand(3), np.random.rand(3), random.random())  # noqa: NPY002
     ckpt.restore_rng_states(torch.load(tmp_path / "rng.pt", weights_only=True))
     assert torch.equal(torch.rand(3), expected[0])
-    assert np.array_equal(np.random.rand(3), expected[1])
+    assert np.array_equal(np.random.rand(3), expected[1])  # noqa: NPY002
     assert random.random() == expected[2]
+
+
+def test_ship_weights_writes_checked_copy_and_card(tmp_path, tiny_spec):
+    from cine2lge.model.card import ship_weights
+    from cine2lge.model.predict import load_model
+
+    trained = tmp_path / "train" / "model.safetensors"
+    trained.parent.mkdir()
+    ckpt.save_weights(trained, build_unet(tiny_spec).state_dict(),
+                      {"spec": tiny_spec.to_json(), "step": "60", "train_settings": "{}"})
+    (tmp_path / "train" / "metrics.tsv").write_text(
+        "step\tsplit\tmetric\tvalue\n50\tval\tslice_auc\t0.5\n60\tval\tslice_auc\t0.75\n"
+    )
+    shipped = tmp_path / "weights" / "demo.safetensors"
+    digest = ship_weights(trained, shipped, note="unit test")
+    assert ckpt.verify_sha256(shipped) == digest
+    card = (tmp_path / "weights" / "MODEL_CARD.md").read_text()
+    assert "not for diagnosis" in card and digest in card
+    assert "| val | slice_auc | 0.7500 | 60 |" in card
+    assert load_model(shipped, torch.device("cpu"))[1] == tiny_spec

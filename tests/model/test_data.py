@@ -36,15 +36,15 @@ def test_load_split_reads_contract_and_masks(tmp_path):
     folder = write_synthetic_split(tmp_path / "train", n=6, frames=3, size=16)
     data = load_split(folder, LABEL_SCHEMES, ENHANCEMENT_CLASSES)
     assert data.cine_styx.shape == (6, 3, 16, 16) and data.n_frames == 3
-    labels = np.load(folder / "labels.npy")
+    labels = np.load(folder / "labels_nyx.npy")
     assert np.array_equal(data.enhancement_syx, np.isin(labels, [4, 5]))
     assert data.enhancement_syx[1].any() and not data.enhancement_syx[0].any()
 
 
 def test_load_split_names_missing_file(tmp_path):
     folder = write_synthetic_split(tmp_path / "train", n=2, frames=3, size=16)
-    (folder / "lge.npy").unlink()
-    with pytest.raises(FileNotFoundError, match="lge.npy"):
+    (folder / "lge_nyx.npy").unlink()
+    with pytest.raises(FileNotFoundError, match="lge_nyx.npy"):
         load_split(folder, LABEL_SCHEMES, ENHANCEMENT_CLASSES)
 
 
@@ -73,3 +73,17 @@ def test_every_slice_is_seen_once_per_epoch(tiny_dataset):
     source = BatchSource(train, 4, seed=0, augment=None)
     seen = np.concatenate([source.indices(step) for step in range(3)])
     assert sorted(seen.tolist()) == list(range(12))
+
+
+def test_rows_without_labels_are_skipped(tmp_path):
+    import pandas as pd
+
+    folder = write_synthetic_split(tmp_path / "train", n=6, frames=3, size=16)
+    manifest = pd.read_csv(folder / "manifest.tsv", sep="\t")
+    manifest.loc[[0, 3], "has_labels"] = False
+    manifest.to_csv(folder / "manifest.tsv", sep="\t", index=False)
+    data = load_split(folder, LABEL_SCHEMES, ENHANCEMENT_CLASSES)
+    assert len(data) == 4 and data.rows.tolist() == [1, 2, 4, 5]
+    cine, lge, enhancement = data.take(np.array([0, 2]))
+    assert np.array_equal(cine, np.load(folder / "cine_ntyx.npy")[[1, 4]])
+    assert np.array_equal(enhancement, data.enhancement_syx[[1, 4]])

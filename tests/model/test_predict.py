@@ -72,7 +72,7 @@ def test_load_model_checks_sha256(tmp_path, tiny_spec):
 
 
 def _identity_geometry(n_slices, size, spacing=2.0, thickness=8.0):
-    """Crop rows that coincide with the source grid: crop pixel (x, y) of row k = voxel (x, y, k)."""
+    """Crop rows on the source grid: crop pixel (x, y) of row k = source voxel (x, y, k)."""
     affine = np.diag([spacing, spacing, thickness, 1.0])
     rows = [{"source_slice": k, "origin_mm": [0.0, 0.0, thickness * k],
              "direction": np.eye(3).tolist(), "spacing_mm": [spacing, spacing, thickness]}
@@ -106,7 +106,8 @@ def test_chunk_then_subject_outputs(tmp_path, tiny_spec):
         row["origin_mm"][2] = 8.0 * (k + 1)
     geometry["cine"]["rows"] = geometry["cine"]["rows"][:2]
     (tmp_path / "geometry.json").write_text(json.dumps(geometry))
-    nib.save(nib.Nifti1Image(np.zeros((16, 16, 3, 4), np.float32), affine), tmp_path / "cine.nii.gz")
+    cine = nib.Nifti1Image(np.zeros((16, 16, 3, 4), np.float32), affine)
+    nib.save(cine, tmp_path / "cine.nii.gz")
     out = tmp_path / "model" / "s2"
     write_subject_outputs(
         "s2", chunk, paired["s2"], tmp_path / "geometry.json", tmp_path / "cine.nii.gz",
@@ -126,3 +127,30 @@ def test_chunk_then_subject_outputs(tmp_path, tiny_spec):
         assert prediction["enhancement_prob_syx"].shape == (2, 16, 16)
     files = sorted((out / "lgelike_dicom").iterdir())
     assert len(files) == 3 and pydicom.dcmread(files[0]).PatientID == "s2"
+
+
+@pytest.mark.parametrize("prediction_type", ["sample", "v_prediction", "epsilon"])
+def test_ddim_with_an_oracle_network_recovers_the_target(tiny_spec, prediction_type):
+    """An oracle that knows x0 answers with the exact epsilon / v / x0 of the current sample:
+    deterministic DDIM must then land on x0 whatever the prediction type."""
+    from dataclasses import replace
+
+    from cine2lge.model.net import build_train_scheduler
+    from cine2lge.model.sample import sample_targets
+
+    spec = replace(tiny_spec, prediction_type=prediction_type)
+    alphas = build_train_scheduler(spec).alphas_cumprod
+    clean = torch.rand(3, 2, 16, 16) * 1.6 - 0.8
+
+    def oracle(x, t):
+        a = alphas[t].view(-1, 1, 1, 1)
+        sample = x[:, :2]
+        noise = (sample - a.sqrt() * clean) / (1 - a).sqrt()
+        if prediction_type == "sample":
+            return clean
+        if prediction_type == "epsilon":
+            return noise
+        return a.sqrt() * noise - (1 - a).sqrt() * clean
+
+    out = sample_targets(oracle, spec, torch.zeros(3, 3, 16, 16), steps=7, noise_seed=4)
+    assert torch.allclose(out, clean, atol=1e-4)

@@ -91,3 +91,23 @@ def test_training_decreases_the_loss_and_exports_ema_weights(
     assert ModelSpec.from_json(metadata["spec"]) == tiny_spec and metadata["step"] == "60"
     for key, value in trainer.ema.module.state_dict().items():
         assert torch.equal(state[key], value)
+
+
+def test_a_stopped_run_can_be_shipped_from_its_checkpoint(
+    tmp_path, tiny_spec, tiny_settings, tiny_dataset
+):
+    from cine2lge.model.card import ship_weights
+    from cine2lge.model.predict import load_model
+
+    train_data, _ = tiny_dataset
+    cpu = pick_device(prefer_gpu=False)
+    trainer = Trainer(tiny_spec, tiny_settings, train_data, None, tmp_path / "ckpt", cpu)
+    trainer.train_step()
+    trainer.train_step()
+    trainer.save_checkpoint()
+    shipped = tmp_path / "weights" / "demo.safetensors"
+    ship_weights(tmp_path / "ckpt", shipped, note="stopped early")
+    model, spec, metadata = load_model(shipped, torch.device("cpu"))
+    assert spec == tiny_spec and metadata["step"] == "2"
+    for key, value in trainer.ema.module.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key

@@ -83,3 +83,26 @@ def test_labels_match_the_lge_pixels(generated):
             assert blood > 3 * myocardium, (record["subject"], k)
             if (labels_yx == 5).sum() > 20:
                 assert image[labels_yx == 5].mean() > blood
+
+
+def test_render_box_holds_the_whole_heart():
+    """The short-axis renderer only evaluates the heart in a box: it must equal a full render."""
+    from cine2lge.phantom.plan import plan_subject
+    from cine2lge.phantom.render import CONTRASTS, Plane, render_plane, render_short_axis
+
+    plan = plan_subject("demo0010", 2026, n_slices=N_SLICES)  # siteB, large matrix
+    states = np.array([0.0, 1.0])
+    boxed_intensity, boxed_labels = render_short_axis(plan, states, CONTRASTS["lge"], None)
+    stack = plan.stack
+    for k in (0, N_SLICES // 2, N_SLICES - 1):
+        plane = Plane(
+            stack.positions_lps[k],
+            stack.row_cosine,
+            stack.column_cosine,
+            stack.rows,
+            stack.columns,
+            stack.pixel_mm,
+        )
+        intensity, labels = render_plane(plan, plane, states, CONTRASTS["lge"])
+        assert np.array_equal(labels, boxed_labels[k])
+        assert np.allclose(intensity, boxed_intensity[k], atol=1e-5)

@@ -62,3 +62,17 @@ def test_wall_thickening_normal_versus_infarct(subject):
     assert max(impaired) < 0.5 * np.median(normal), (impaired, normal)
     # The blood pool shrinks at end-systole.
     assert (labels[k, 1] == 1).sum() < 0.8 * (labels[k, 0] == 1).sum()
+
+
+def test_every_slice_shows_the_lv_in_every_phase():
+    """The base descends in systole; the basal slice must still cut the LV at end-systole."""
+    from cine2lge.phantom.render import cine_states
+
+    plan = plan_subject("demo0014", SEED)
+    _, labels = render_short_axis(plan, cine_states(), CONTRASTS["cine"], None)
+    blood = (labels == 1).sum(axis=(2, 3))
+    myocardium = np.isin(labels, [2, 4, 5]).sum(axis=(2, 3))
+    assert blood.min() > 0 and myocardium.min() > 0
+    # The blood pool of each slice is largest at end-diastole, smallest near end-systole.
+    assert np.all(np.argmax(blood, axis=1) <= 1)
+    assert np.all(np.abs(np.argmin(blood, axis=1) - end_systolic_phase(25)) <= 2)

@@ -37,7 +37,8 @@ def write_subject(root: Path, subject: str, split: str, rng, with_model: bool) -
     paired = root / f"results/preprocess/{subject}"
     paired.mkdir(parents=True, exist_ok=True)
     np.savez(paired / "paired.npz", cine_styx=rng.random((N_SLICES, 2, SIZE, SIZE)),
-             lge_syx=lge_syx, labels_syx=labels_syx, slice_index=np.arange(N_SLICES))
+             lge_syx=lge_syx, labels_syx=labels_syx, slice_index=np.arange(N_SLICES),
+             paired=np.ones(N_SLICES, bool))
     rows = []
     if not with_model:
         return rows

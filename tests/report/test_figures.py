@@ -57,7 +57,7 @@ def test_roc_and_calibration_figures(tmp_path):
 
 def test_bullseye_colours_the_burdened_segment(tmp_path):
     segments = pd.DataFrame({"split": "internal_test", "source": "lge",
-                             "region_id": np.arange(1, 18), "value": 0.0})
+                             "region_id": np.arange(1, 17), "value": 0.0})
     segments.loc[segments["region_id"] == 7, "value"] = 10.0
     figures.bullseye_plot(segments, tmp_path / "bullseye.png", "percent_lv")
     assert ink(tmp_path / "bullseye.png") > 0.05

@@ -57,6 +57,6 @@ def test_report_stage_end_to_end(simulated_results, repo):
     for name in ("scatter_subject", "bland_altman_slice", "roc", "calibration", "bullseye"):
         assert (root / f"results/figures/{name}.png").stat().st_size > 5000
     assert (root / "results/figures/readers.png").stat().st_size > 2000  # the note only
-    report = snakemake(root, "--report", str(root / "report.html"))
+    report = snakemake(root, *TARGETS, "--report", str(root / "report.html"))
     assert report.returncode == 0, report.stderr[-3000:]
     assert (root / "report.html").stat().st_size > 100_000

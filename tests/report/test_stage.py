@@ -32,7 +32,8 @@ def test_agreement_and_roc_stages(simulated_results, settings):
     out = {name: root / f"{name}.tsv" for name in ("roc", "roc_curve", "calibration")}
     stage.roc_stage(root / "results/tables/lesions.tsv",
                     [root / f"results/model/{s}/slice_probability.tsv" for s in tests],
-                    out, split_of, settings)
+                    out, split_of, settings,
+                    {s: root / f"results/preprocess/{s}/paired.npz" for s in tests})
     roc = pd.read_csv(out["roc"], sep="\t")
     assert set(roc["truth"]) == {"lge", "truth"}  # real-LGE and expert-label ground truths
     auc = roc.query("truth == 'truth' and level == 'slice' and statistic == 'auc'")
@@ -83,3 +84,15 @@ def test_reader_package_and_analysis_stages(simulated_results, settings):
     stage.reader_analysis_stage([], root / "key.tsv", out, readers_settings)
     assert pd.read_csv(out["reader_comparison"], sep="\t")["note"].tolist() == [
         readers.NO_SHEETS]
+
+
+def test_model_slice_numbers_map_to_array_positions(tmp_path):
+    # the model writes the source cine slice index; quantify counts positions in the arrays
+    np.savez(tmp_path / "paired.npz", slice_index=np.array([2, 3, 5]),
+             lge_syx=np.zeros((3, 4, 4)))
+    probabilities = pd.DataFrame({"subject": "a", "slice": [5, 2, 3], "probability": [.9, .1, .2]})
+    mapped = stage.slices_to_positions(probabilities, {"a": tmp_path / "paired.npz"})
+    assert mapped["slice"].tolist() == [2, 0, 1]
+    with pytest.raises(ValueError, match=r"a: slice_probability.tsv slices \[7\] are not in"):
+        stage.slices_to_positions(probabilities.assign(slice=[7, 2, 3]),
+                                  {"a": tmp_path / "paired.npz"})

@@ -153,8 +153,8 @@ def test_agreement_table_on_simulated_cohort():
     split_of = {f"s{i}": "internal_test" if i < 6 else "external_test" for i in range(12)}
     lesions = lesion_table(split_of)
     table = agreement.agreement_table(lesions, split_of, measure="volume_ml", n_boot=200)
-    # 2 levels x 2 splits x 2 classes; 9 statistics each, +2 clustered ones at slice level
-    assert len(table) == 2 * 2 * (9 + 11)
+    # 2 levels x 2 splits x 2 classes; 9 statistics each, +3 clustered ones at slice level
+    assert len(table) == 2 * 2 * (9 + 12)
     row = table.query("split == 'internal_test' and `class` == 'hyperintense' and "
                       "level == 'slice' and statistic == 'pearson_r'").iloc[0]
     wide = agreement.paired_burden(lesions, "volume_ml", "slice")
@@ -185,3 +185,19 @@ def test_region_written_as_slice_n_is_understood():
                             "volume_ml": [1.0, 2.0]})
     wide = agreement.paired_burden(lesions, "volume_ml", "slice")
     assert wide[["region_id", "reference", "test"]].values.tolist() == [[3, 1.0, 2.0]]
+
+
+def test_cluster_robust_slope_is_wider_than_naive_for_clustered_slices():
+    # subject-level shared errors make slices of a subject move together
+    rng = np.random.default_rng(6)
+    clusters = np.repeat(np.arange(12), 10)
+    x = rng.uniform(0, 10, 120) + np.repeat(rng.normal(0, 3, 12), 10)
+    y = 0.9 * x + np.repeat(rng.normal(0, 2, 12), 10) + rng.normal(0, 0.3, 120)
+    robust = agreement.clustered_ols_slope(x, y, clusters)
+    naive = agreement.ols(x, y)
+    fit = sm.OLS(y, sm.add_constant(x)).fit(cov_type="cluster", cov_kwds={"groups": clusters},
+                                            use_t=True)
+    assert robust["slope"] == pytest.approx(naive["slope"])
+    assert robust["ci_low"] == pytest.approx(fit.conf_int()[1, 0])
+    assert robust["ci_high"] - robust["ci_low"] > naive["slope_ci_high"] - naive["slope_ci_low"]
+    assert "< 3" in agreement.clustered_ols_slope(x[:20], y[:20], clusters[:20])["note"]

@@ -33,7 +33,8 @@ def test_table1_counts_ages_sex_field_strength(tmp_path):
         lge.write_text(json.dumps({"Manufacturer": vendor, "PatientAgeYears": 99.0}))
         sidecars[subject] = [cine, lge]
         paired[subject] = tmp_path / f"{subject}.npz"
-        np.savez(paired[subject], slice_index=np.arange(n))
+        np.savez(paired[subject], slice_index=np.arange(n + 2),
+                 paired=np.r_[np.ones(n, bool), np.zeros(2, bool)])  # 2 cine-only slices
     records = cohort.read_records(rows, sidecars, paired)
     # empty cine age falls back to the LGE sidecar's
     assert records.set_index("subject").loc["c", "age_years"] == 99.0

@@ -135,3 +135,12 @@ def test_wilcoxon_exact_without_ties():
     # all 8 differences positive and distinct: exact two-sided p = 2 / 2^8
     statistic, p, method, _ = readers._wilcoxon(np.arange(1.0, 9.0) * 1.1, np.zeros(8))
     assert method == "exact" and p == pytest.approx(2 / 256)
+
+
+def test_reading_cases_use_only_paired_slices(tmp_path):
+    lge = np.random.default_rng(0).random((6, 8, 8))
+    np.savez(tmp_path / "p.npz", lge_syx=lge, paired=np.array([0, 0, 0, 1, 1, 1], bool))
+    np.savez(tmp_path / "m.npz", lgelike_syx=lge)
+    cases = readers.reading_cases("s1", tmp_path / "p.npz", tmp_path / "m.npz", 1)
+    assert [(c[1], c[2]) for c in cases] == [(4, "lge"), (4, "lgelike")]
+    assert np.array_equal(cases[0][3], lge[4])

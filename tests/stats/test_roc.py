@@ -135,3 +135,11 @@ def test_roc_table_single_class_split_does_not_crash():
     assert auc["estimate"].isna().all() and auc["note"].str.contains("single class").all()
     assert summary.query("statistic == 'specificity_declared' and split == 'internal_test'")[
         "estimate"].notna().all()
+
+
+def test_roc_table_without_cases_has_columns():
+    empty = pd.DataFrame(columns=["subject", "split", "truth", "level", "region_id", "score",
+                                  "lesion", "volume_ml"])
+    summary, curves, bins = roc.roc_table(empty)
+    assert summary.empty and {"statistic", "estimate", "truth"} <= set(summary.columns)
+    assert curves.empty and bins.empty

@@ -67,3 +67,13 @@ def test_missing_lge_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="s9: .*paired.npz has no lge_syx"):
         similarity.similarity_npz("s9", tmp_path / "paired.npz", tmp_path / "prediction.npz",
                                   [2])
+
+
+def test_slices_without_lge_partner_are_skipped(tmp_path):
+    lge = np.random.default_rng(4).random((4, 16, 16)).astype(np.float32)
+    lge[1] = 0.0  # preprocess zeroes unpaired slices
+    np.savez(tmp_path / "paired.npz", lge_syx=lge, paired=np.array([1, 0, 1, 1], bool))
+    np.savez(tmp_path / "prediction.npz", lgelike_syx=lge)
+    table = similarity.similarity_npz("s1", tmp_path / "paired.npz", tmp_path / "prediction.npz",
+                                      [2])
+    assert table["slice"].tolist() == [0, 2, 3]

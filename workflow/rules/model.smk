@@ -1,1 +1,111 @@
-# Stage: model (see docs/architecture.md).
+# Stage: model (see docs/architecture.md). Conditional diffusion model: training on the dataset
+# splits (rule train_model), inference in chunks of subjects (one model load per job, GPU when
+# use_gpu) and per-subject outputs on the original cine grid (CPU, group "subject_results").
+
+MODEL = config["model"]
+MODEL_SPLITS = ("internal_test", "external_test", "predict")
+MODEL_SUBJECTS = subjects_in(*MODEL_SPLITS)
+TRAINED_WEIGHTS = "results/model/train/model.safetensors"
+MODEL_WEIGHTS = TRAINED_WEIGHTS if MODEL["weights"] == "train" else MODEL["weights"]
+# Chunks are fixed by sheet order, so adding subjects at the end keeps earlier chunks valid.
+_CHUNK = MODEL["subjects_per_chunk"]
+MODEL_CHUNKS = {
+    f"chunk{i // _CHUNK:04d}": MODEL_SUBJECTS[i : i + _CHUNK]
+    for i in range(0, len(MODEL_SUBJECTS), _CHUNK)
+}
+CHUNK_OF = {s: chunk for chunk, members in MODEL_CHUNKS.items() for s in members}
+
+
+wildcard_constraints:
+    chunk="chunk[0-9]+",
+
+
+rule train_model:
+    input:
+        train="results/dataset/train",
+        val="results/dataset/val",
+    output:
+        weights=TRAINED_WEIGHTS,
+        sha256=f"{TRAINED_WEIGHTS}.sha256",
+        metrics="results/model/train/metrics.tsv",
+    log:
+        "logs/model/train.log",
+    benchmark:
+        "benchmarks/model/train.tsv"
+    conda:
+        "../../envs/model.yaml"
+    threads: MODEL["train"]["threads"]
+    resources:
+        gpu=1 if config["use_gpu"] else 0,
+        mem_mb=lambda wc, attempt: MODEL["train"]["mem_mb"] * attempt,
+        runtime=MODEL["train"]["runtime_min"],
+    params:
+        # Not an output: Snakemake must not delete it when a preempted job fails; a rerun resumes.
+        checkpoints="results/model/train/checkpoints",
+        model=MODEL,
+        label_schemes=config["label_schemes"],
+    script:
+        "../../scripts/train_model.py"
+
+
+rule predict_chunk:
+    input:
+        weights=MODEL_WEIGHTS,
+        sha256=f"{MODEL_WEIGHTS}.sha256",
+        paired=lambda wc: expand(
+            "results/preprocess/{subject}/paired.npz", subject=MODEL_CHUNKS[wc.chunk]
+        ),
+    output:
+        "results/model/chunks/{chunk}.npz",
+    log:
+        "logs/model/{chunk}.log",
+    benchmark:
+        "benchmarks/model/{chunk}.tsv"
+    conda:
+        "../../envs/model.yaml"
+    threads: MODEL["predict"]["threads"]
+    resources:
+        gpu=1 if config["use_gpu"] else 0,
+        mem_mb=lambda wc, attempt: MODEL["predict"]["mem_mb"] * attempt,
+        runtime=MODEL["predict"]["runtime_min"],
+    params:
+        subjects=lambda wc: MODEL_CHUNKS[wc.chunk],
+        model=MODEL,
+    script:
+        "../../scripts/predict_chunk.py"
+
+
+rule predict_subject:
+    input:
+        chunk=lambda wc: f"results/model/chunks/{CHUNK_OF[wc.subject]}.npz",
+        paired="results/preprocess/{subject}/paired.npz",
+        geometry="results/preprocess/{subject}/geometry.json",
+        cine="results/ingest/{subject}/cine.nii.gz",
+    output:
+        prediction="results/model/{subject}/prediction.npz",
+        lgelike="results/model/{subject}/lgelike.nii.gz",
+        enhancement_prob="results/model/{subject}/enhancement_prob.nii.gz",
+        slices="results/model/{subject}/slice_probability.tsv",
+        dicom=directory("results/model/{subject}/lgelike_dicom"),
+    log:
+        "logs/model/{subject}.log",
+    benchmark:
+        "benchmarks/model/{subject}.tsv"
+    # Not group "subject": that group holds the per-subject rules before predict_chunk, and a group
+    # may not depend on an outside job (the chunk) that depends on the group again.
+    group:
+        "subject_results"
+    conda:
+        "../../envs/model.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 1500 * attempt,
+        runtime=5,
+    script:
+        "../../scripts/predict_subject.py"
+
+
+TARGETS["model"] = lambda: expand(
+    "results/model/{subject}/{name}",
+    subject=MODEL_SUBJECTS,
+    name=["prediction.npz", "lgelike.nii.gz", "slice_probability.tsv"],
+)

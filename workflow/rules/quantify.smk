@@ -5,30 +5,25 @@
 QUANTIFY = config["quantify"]
 
 
-def quantify_subjects():
-    """Subjects with myocardium labels in the quantify splits that have something to measure:
-    a real LGE, or model outputs (model splits)."""
-    return [
-        s
-        for s in subjects_in(*QUANTIFY["splits"])
-        if ROWS[s]["myo"]
-        and (ROWS[s]["lge"] or ROWS[s]["split"] in QUANTIFY["model_splits"])
-    ]
-
-
-def quantify_inputs(wildcards):
-    inputs = {
-        "paired": f"results/preprocess/{wildcards.subject}/paired.npz",
-        "geometry": f"results/preprocess/{wildcards.subject}/geometry.json",
-    }
-    if ROWS[wildcards.subject]["split"] in QUANTIFY["model_splits"]:
-        inputs["prediction"] = f"results/model/{wildcards.subject}/prediction.npz"
-    return inputs
+# Subjects with myocardium labels in the quantify splits that have something to measure: a real
+# LGE, or model outputs (model splits).
+QUANTIFY_SUBJECTS = [
+    s
+    for s in subjects_in(*QUANTIFY["splits"])
+    if ROWS[s]["myo"]
+    and (ROWS[s]["lge"] or ROWS[s]["split"] in QUANTIFY["model_splits"])
+]
 
 
 rule quantify_lesions:
     input:
-        unpack(quantify_inputs),
+        paired="results/preprocess/{subject}/paired.npz",
+        geometry="results/preprocess/{subject}/geometry.json",
+        prediction=lambda wc: (
+            f"results/model/{wc.subject}/prediction.npz"
+            if ROWS[wc.subject]["split"] in QUANTIFY["model_splits"]
+            else []
+        ),
     output:
         table="results/quantify/{subject}/lesions.tsv",
         bullseye=report(
@@ -57,7 +52,7 @@ rule quantify_lesions:
 
 rule quantify_cohort:
     input:
-        expand("results/quantify/{subject}/lesions.tsv", subject=quantify_subjects()),
+        expand("results/quantify/{subject}/lesions.tsv", subject=QUANTIFY_SUBJECTS),
     output:
         "results/tables/lesions.tsv",
     log:
@@ -74,5 +69,5 @@ rule quantify_cohort:
 
 
 TARGETS["quantify"] = lambda: ["results/tables/lesions.tsv"] + [
-    f"results/quantify/{s}/bullseye.png" for s in quantify_subjects()
+    f"results/quantify/{s}/bullseye.png" for s in QUANTIFY_SUBJECTS
 ]

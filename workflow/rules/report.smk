@@ -94,6 +94,9 @@ rule report_roc:
         probabilities=expand(
             "results/model/{subject}/slice_probability.tsv", subject=REPORT_SUBJECTS
         ),
+        paired=expand(
+            "results/preprocess/{subject}/paired.npz", subject=REPORT_SUBJECTS
+        ),
     output:
         roc="results/tables/roc.tsv",
         roc_curve="results/tables/roc_curve.tsv",
@@ -108,6 +111,7 @@ rule report_roc:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=15,
     params:
+        subjects=REPORT_SUBJECTS,
         split_of=SPLIT_OF,
         settings=REPORT,
     script:

@@ -5,10 +5,11 @@ Rules (the config `ingest` section tunes them; docs/architecture.md summarises t
    SeriesDescription matching `exclude_description`) and non-parallel series are never chosen.
 2. A stack is *cine* when its slice positions carry >= `min_cine_phases` trigger times, *single*
    when every position holds exactly one frame.
-3. Single-position series that share orientation, matrix, spacing and phase count (cine), or
-   orientation, matrix, spacing and description (single-phase) are merged: a cine or LGE
-   acquired as one series per slice position. A position present in several merged LGE series is
-   taken from the latest SeriesNumber (a repeat).
+3. Single-position cine series sharing orientation, matrix, spacing and phase count, and
+   single-phase series (one or more positions) sharing orientation, matrix, spacing, description
+   (digits ignored) and PSIR-ness are merged: a cine or LGE acquired as one series per slice
+   position, or an LGE slice repeated in a series of its own. A position present in several
+   merged single-phase series is taken from the latest SeriesNumber (the repeat).
 4. Short-axis cine: explicit SeriesInstanceUIDs (sheet column `cine_series`) win; otherwise the
    cine stack with the most slice positions (>= `min_slices`) among those matching
    `cine_description`. A tie is an error (ambiguous), as is no candidate.
@@ -110,9 +111,16 @@ def _is_localiser(series: Series, exclude: str) -> bool:
     )
 
 
+def frame_normals(frames: list[Frame]) -> np.ndarray:
+    """Unit slice normals (n, 3) of frames, LPS (vectorised: studies have thousands of frames)."""
+    orientation = np.array([f.orientation for f in frames], dtype=float)
+    normals = np.cross(orientation[:, :3], orientation[:, 3:])
+    return normals / np.linalg.norm(normals, axis=1, keepdims=True)
+
+
 def describe(series_list: list[Series], cfg: dict) -> Stack:
     frames = [f for s in series_list for f in s.frames]
-    normals = np.array([slice_normal(np.array(f.orientation)) for f in frames])
+    normals = frame_normals(frames)
     # Reference plane: the most common one, so that one odd file cannot disqualify a series
     # (conversion then names it); a series mostly out of that plane is no stack (localiser).
     keys = [tuple(np.round(n * np.sign(n[np.argmax(np.abs(n))]), 2)) for n in normals]
@@ -168,7 +176,7 @@ def candidate_stacks(study: Study, cfg: dict) -> list[Stack]:
         stack = describe([series], cfg)
         if stack.kind == "other":
             continue
-        if stack.n_positions == 1:
+        if stack.n_positions == 1 or stack.kind == "single":
             singles[_merge_key(stack)].append(series)
         else:
             stacks.append(stack)
@@ -179,7 +187,7 @@ def candidate_stacks(study: Study, cfg: dict) -> list[Stack]:
             merged = _latest_per_position(merged, cfg)
             merged.n_positions = len(merged.frames)
         if len(group) > 1:
-            merged.notes.append(f"merged from {len(group)} series (one per slice position)")
+            merged.notes.append(f"merged from {len(group)} series")
         stacks.append(merged)
     return stacks
 
@@ -266,3 +274,32 @@ def choose_lge(study: Study, subject: str, overrides: dict | None = None,
             " latest SeriesNumber"
         )
     return chosen
+
+
+def stray_slices(study: Study, stack: Stack, overrides: dict | None = None) -> list[str]:
+    """Single-phase images of other series that would fill a slot of `stack`'s slice grid (one
+    step beyond either end, or a gap): an LGE slice stored in a series of its own, or a file whose
+    SeriesInstanceUID was damaged. Returned as descriptions for warnings."""
+    cfg = settings(overrides)
+    first, normal = stack.frames[0], stack.normal
+    used = np.sort(np.array([f.position_lps for f in stack.frames]) @ normal)
+    step = float(np.min(np.diff(used))) if len(used) > 1 else 0.0
+    chosen = {s.uid for s in stack.series}
+    found = []
+    for series in study.series.values():
+        if series.uid in chosen or describe([series], cfg).kind != "single":
+            continue
+        for frame in series.frames:
+            if (frame.rows, frame.columns) != (first.rows, first.columns) or angle_deg(
+                normal, slice_normal(np.array(frame.orientation))
+            ) > cfg["max_angle_deg"]:
+                continue
+            distance = float(np.dot(frame.position_lps, normal))
+            if step == 0 or np.min(np.abs(used - distance)) <= cfg["position_tolerance_mm"]:
+                continue
+            slot = (distance - used[0]) / step
+            on_grid = abs(slot - round(slot)) < 0.1 and -1 <= round(slot) <= len(used)
+            if on_grid:
+                found.append(f"file {frame.name} (series {series.number}"
+                             f" {series.description!r}) lies on the slice grid but is not used")
+    return found

@@ -18,7 +18,7 @@ import numpy as np
 import pydicom
 
 from cine2lge.dicom import IngestError
-from cine2lge.dicom.classify import angle_deg, position_groups, settings
+from cine2lge.dicom.classify import frame_normals, position_groups, settings
 from cine2lge.dicom.discover import Frame
 from cine2lge.geometry import affine_ras, slice_normal
 
@@ -57,19 +57,22 @@ class Volume:
 def _check_consistent(frames: list[Frame], subject: str, cfg: dict) -> np.ndarray:
     first = frames[0]
     normal = slice_normal(np.array(first.orientation))
-    for frame in frames:
+    angles = np.degrees(np.arccos(np.clip(np.abs(frame_normals(frames) @ normal), 0, 1)))
+    for frame, angle in zip(frames, angles, strict=True):
         if (frame.rows, frame.columns) != (first.rows, first.columns):
             raise IngestError(
                 f"subject {subject}: file {frame.name}: inconsistent matrix {frame.rows}x"
                 f"{frame.columns}, the series' first file {first.name} is {first.rows}x"
                 f"{first.columns}"
             )
-        if not np.allclose(frame.pixel_spacing, first.pixel_spacing, atol=1e-3):
+        if frame.pixel_spacing != first.pixel_spacing and (
+            abs(frame.pixel_spacing[0] - first.pixel_spacing[0]) > 1e-3
+            or abs(frame.pixel_spacing[1] - first.pixel_spacing[1]) > 1e-3
+        ):
             raise IngestError(
                 f"subject {subject}: file {frame.name}: inconsistent PixelSpacing"
                 f" {frame.pixel_spacing}, first file {first.name} has {first.pixel_spacing}"
             )
-        angle = angle_deg(normal, slice_normal(np.array(frame.orientation)))
         if angle > cfg["max_angle_deg"]:
             raise IngestError(
                 f"subject {subject}: file {frame.name}: non-parallel slices, its plane is"

@@ -9,12 +9,12 @@ functional groups. Paths in messages are relative to the study folder: file name
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pydicom
 import pydicom.config
 from pydicom.errors import InvalidDicomError
@@ -23,6 +23,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from tqdm import tqdm
 
 from cine2lge.dicom import IngestError
+from cine2lge.dicom.fastheader import read_fast_header
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class Study:
     def check_complete(self, series_uids: list[str], subject: str, role: str) -> None:
         """Raise when a skipped file belongs to one of `series_uids`: the volume would lack it."""
         for uid in series_uids:
-            for path, message in self.skipped.get(uid, []):
+            for _path, message in self.skipped.get(uid, []):
                 raise IngestError(f"{message} — it belongs to the chosen {role} series")
         for path, message in self.skipped.get("", []):
             data = path.read_bytes()
@@ -179,9 +180,10 @@ def _frames_of(ds, path: Path, name: str, pixel_offset: int | None) -> list[Fram
         where = f" (frame {index + 1})" if enhanced else ""
         if missing:
             raise ValueError(f"missing geometry tag(s) {', '.join(missing)}{where}")
-        cosines = np.asarray(orientation, dtype=float).reshape(2, 3)
-        if not (np.allclose(np.linalg.norm(cosines, axis=1), 1, atol=1e-2)
-                and abs(cosines[0] @ cosines[1]) < 1e-2):
+        o = [float(v) for v in orientation]  # plain floats: this runs for every frame
+        row_norm, column_norm = math.hypot(*o[:3]), math.hypot(*o[3:])
+        if not (abs(row_norm - 1) < 1e-2 and abs(column_norm - 1) < 1e-2
+                and abs(o[0] * o[3] + o[1] * o[4] + o[2] * o[5]) < 1e-2):
             raise ValueError(f"invalid ImageOrientationPatient (not two unit orthogonal"
                              f" cosines){where}")
         if min(float(spacing[0]), float(spacing[1])) <= 0:
@@ -246,8 +248,14 @@ def discover_study(folder: str | Path, subject: str, progress: bool = True) -> S
     for path in tqdm(files, desc=f"{subject} headers", unit="file", disable=not progress,
                      mininterval=2.0):
         name = str(path.relative_to(folder))
+        fast = read_fast_header(path)
+        if fast is not None and fast[0].get("SOPClassUID") not in ENHANCED_MR_CLASSES:
+            ds, offset = fast
+        else:
+            fast = None
         try:
-            ds, offset = read_header(path)
+            if fast is None:
+                ds, offset = read_header(path)
         except InvalidDicomError:
             warnings.append(f"subject {subject}: file {name}: not a DICOM file, skipped")
             continue
@@ -272,12 +280,22 @@ def discover_study(folder: str | Path, subject: str, progress: bool = True) -> S
         by_patient_file[patient].append(name)
         uid = str(ds.SeriesInstanceUID)
         if uid not in series:
+            # The full header of a series' first file feeds its sidecar and the PHI guard.
+            try:
+                header = ds if fast is None else read_header(path)[0]
+            except Exception as error:  # pydicom rejects what the fast reader accepted
+                warnings.append(
+                    f"subject {subject}: file {name}: unreadable DICOM header"
+                    f" ({type(error).__name__}), skipped"
+                )
+                skipped[""].append((path, warnings[-1]))
+                continue
             series[uid] = Series(
                 uid=uid,
                 number=int(_float(ds.get("SeriesNumber"), 0)),
                 description=str(ds.get("SeriesDescription", "")),
                 image_type=tuple(str(v).upper() for v in ds.get("ImageType", [])),
-                header=ds,
+                header=header,
             )
         series[uid].frames.extend(frames)
     for message in warnings:

@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 
 from cine2lge.dicom import IngestError
-from cine2lge.dicom.classify import choose_cine, choose_lge
+from cine2lge.dicom.classify import choose_cine, choose_lge, stray_slices
 from cine2lge.dicom.convert import Volume, stack_volume
 from cine2lge.dicom.deid import assert_no_phi, dumps, phi_strings, sidecar
 from cine2lge.dicom.discover import discover_study
@@ -38,6 +38,20 @@ def _split_uids(uids: str | list | None) -> list[str]:
     return list(uids)
 
 
+_LAST_STUDY: dict = {}
+
+
+def _cached_study(source, subject: str, progress: bool):
+    """discover_study, reusing the last result when the cine and the LGE of one folder are
+    converted in one process (the folder's mtime changes when files are added or removed)."""
+    folder = Path(source)
+    key = (str(folder.resolve()), subject, folder.stat().st_mtime_ns if folder.is_dir() else 0)
+    if key not in _LAST_STUDY:
+        _LAST_STUDY.clear()
+        _LAST_STUDY[key] = discover_study(source, subject, progress=progress)
+    return _LAST_STUDY[key]
+
+
 def convert_study(source: str | Path, subject: str, role: str, config: dict | None = None,
                   series_uids: str | list | None = None, threads: int = 1,
                   progress: bool = False) -> tuple[Volume, dict, set[str]]:
@@ -49,7 +63,7 @@ def convert_study(source: str | Path, subject: str, role: str, config: dict | No
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     config = config or {}
-    study = discover_study(source, subject, progress=progress)
+    study = _cached_study(source, subject, progress)
     uids = _split_uids(series_uids)
     if role == "cine":
         stack = choose_cine(study, subject, config, uids)
@@ -65,7 +79,8 @@ def convert_study(source: str | Path, subject: str, role: str, config: dict | No
     default_step = float(header.get("SpacingBetweenSlices", header.get("SliceThickness", 1)) or 1)
     volume = stack_volume(stack.frames, subject, cine=role == "cine", overrides=config,
                           default_step_mm=default_step, threads=threads)
-    volume.warnings[:0] = study.warnings + [f"subject {subject}: {n}" for n in stack.notes]
+    notes = stack.notes + (stray_slices(study, stack, config) if role == "lge" else [])
+    volume.warnings[:0] = study.warnings + [f"subject {subject}: {n}" for n in notes]
     volume.qc.update(
         source="dicom",
         series=stack.summary(),
@@ -124,7 +139,14 @@ def ingest_series(source: str | Path, subject: str, role: str, nifti_path: str |
                   sidecar_path: str | Path, qc_path: str | Path, config: dict | None = None,
                   series_uids: str | list | None = None, threads: int = 1,
                   progress: bool = True) -> Volume:
-    """Convert the cine or LGE of one subject and write NIfTI, sidecar and QC part."""
+    """Convert the cine or LGE of one subject and write NIfTI, sidecar and QC part.
+
+    `source` is a DICOM study folder or a NIfTI file (a one-element list of it is accepted, as
+    Snakemake passes inputs from study_input)."""
+    if isinstance(source, list | tuple) or type(source).__name__ == "Namedlist":
+        if len(source) != 1:
+            raise IngestError(f"subject {subject}: {role}: expected one source, got {len(source)}")
+        source = source[0]
     config = config or {}
     started = time.perf_counter()
     if is_nifti(source):
@@ -149,9 +171,12 @@ def ingest_series(source: str | Path, subject: str, role: str, nifti_path: str |
     return volume
 
 
-def ingest_labels(labels_path: str | Path, lge_nifti: str | Path, subject: str,
+def ingest_labels(labels_path: str | Path, grid_nifti: str | Path, subject: str,
                   out_path: str | Path, qc_path: str | Path, tolerance_mm: float = 0.1) -> None:
-    """Copy a label map as int16 on the LGE grid after checking that it is that grid."""
+    """Copy a label map as int16 on the grid of `grid_nifti` (the LGE; the cine for subjects
+    without LGE) after checking that it is that grid: same shape, voxels within tolerance."""
+    if isinstance(labels_path, list | tuple) or type(labels_path).__name__ == "Namedlist":
+        labels_path = labels_path[0]
     labels_path = Path(labels_path)
     if not is_nifti(labels_path):
         raise IngestError(
@@ -160,21 +185,29 @@ def ingest_labels(labels_path: str | Path, lge_nifti: str | Path, subject: str,
         )
     if not labels_path.is_file():
         raise IngestError(f"subject {subject}: labels {labels_path} not found")
-    labels, lge = nib.load(labels_path), nib.load(lge_nifti)
+    try:
+        labels = nib.load(labels_path)
+    except Exception as error:
+        raise IngestError(
+            f"subject {subject}: labels {labels_path}: unreadable NIfTI ({error})"
+        ) from error
+    grid = nib.load(grid_nifti)
+    grid_shape = tuple(grid.shape[:3])
     shape = labels.shape[:3] if labels.ndim == 4 and labels.shape[3] == 1 else labels.shape
-    if tuple(shape) != tuple(lge.shape):
+    if tuple(shape) != grid_shape:
         raise IngestError(
             f"subject {subject}: labels {labels_path}: shape {tuple(labels.shape)} does not match"
-            f" the LGE grid {tuple(lge.shape)}"
+            f" the image grid {grid_shape} of {Path(grid_nifti).name}"
         )
     # Corners of the grid in mm: a fair measure of how far apart two affines put the voxels.
     corners = np.array([[i, j, k, 1] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1)
                         for k in (0, shape[2] - 1)]).T
-    distance_mm = float(np.abs((labels.affine - lge.affine) @ corners)[:3].max())
+    distance_mm = float(np.abs((labels.affine - grid.affine) @ corners)[:3].max())
     if distance_mm > tolerance_mm:
         raise IngestError(
-            f"subject {subject}: labels {labels_path}: affine differs from the LGE grid's by up"
-            f" to {distance_mm:.3f} mm at the grid corners (tolerance {tolerance_mm} mm)"
+            f"subject {subject}: labels {labels_path}: affine differs from the grid of"
+            f" {Path(grid_nifti).name} by up to {distance_mm:.3f} mm at the grid corners"
+            f" (tolerance {tolerance_mm} mm)"
         )
     values = np.asarray(labels.dataobj).reshape(shape)
     if not np.all(np.isfinite(values)) or not np.array_equal(values, np.round(values)):
@@ -182,7 +215,7 @@ def ingest_labels(labels_path: str | Path, lge_nifti: str | Path, subject: str,
     if values.min() < np.iinfo(np.int16).min or values.max() > np.iinfo(np.int16).max:
         raise IngestError(f"subject {subject}: labels {labels_path}: values outside int16")
     labels_int16 = values.astype(np.int16)
-    save_nifti_fast(labels_int16, lge.affine, out_path)
+    save_nifti_fast(labels_int16, grid.affine, out_path)
     present = sorted(int(v) for v in np.unique(labels_int16))
     write_json({"role": "labels", "shape": list(shape), "labels_present": present,
                 "affine_distance_mm": round(distance_mm, 4), "warnings": []}, qc_path)

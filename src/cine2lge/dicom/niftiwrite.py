@@ -3,7 +3,8 @@
 nibabel compresses single-threaded at zlib level 6. Here the voxel buffer is cut into blocks that
 are deflated in threads (zlib releases the GIL) and written as concatenated gzip members, which
 every gzip reader (Python's gzip, nibabel, zlib's gzread used by ITK, FSL, dcm2niix) reads as one
-stream — the same trick as pigz. Level 1 is several times faster than 6 for a few % larger files.
+stream — the same trick as pigz. Levels 0-3 use ISA-L (package isal) when installed: level 1
+compresses float32 MR volumes ~20x faster than nibabel's zlib level 6, files ~10 % larger.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ import numpy as np
 
 from cine2lge.io import atomic_path
 
+try:  # Intel ISA-L deflate: ~4x faster than zlib at levels 0-3, same gzip format
+    from isal import isal_zlib
+except ImportError:  # pragma: no cover - isal is a dependency; zlib keeps things working
+    isal_zlib = None
+
 BLOCK_BYTES = 4 << 20
 NIFTI_DATA_OFFSET = 352  # 348-byte header + 4-byte "no extension" flag
 
 
 def _gzip_member(block: memoryview, level: int) -> bytes:
-    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    engine = isal_zlib if isal_zlib is not None and level <= 3 else zlib
+    compressor = engine.compressobj(level, zlib.DEFLATED, 31)  # wbits 31: gzip container
     return compressor.compress(block) + compressor.flush()
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
-
 from cine2lge.io import atomic_path
 
 
@@ -43,11 +41,15 @@ def _flat(record: dict) -> dict:
     return row
 
 
-def qc_table(qc_paths: list[str | Path]) -> pd.DataFrame:
+def qc_table(qc_paths: list[str | Path]):
+    """pandas DataFrame, one row per subject (pandas imported here: it costs ~1 s at start-up
+    of every conversion job otherwise)."""
+    import pandas as pd
+
     return pd.DataFrame([_flat(json.loads(Path(p).read_text())) for p in qc_paths])
 
 
-def write_qc_table(qc_paths: list[str | Path], path: str | Path) -> pd.DataFrame:
+def write_qc_table(qc_paths: list[str | Path], path: str | Path):
     table = qc_table(qc_paths)
     with atomic_path(path) as tmp:
         table.to_csv(tmp, sep="\t", index=False)

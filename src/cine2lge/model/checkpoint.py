@@ -61,7 +61,8 @@ def verify_sha256(weights: str | Path) -> str:
     if actual != expected:
         raise WeightsChecksumError(
             f"model weights {weights}: sha256 {actual} does not match {expected} recorded in"
-            f" {sidecar} (corrupt or replaced file; re-fetch it or retrain with model.weights=train)"
+            f" {sidecar} (corrupt or replaced file; re-fetch it, or retrain with"
+            " model.weights: train)"
         )
     return actual
 
@@ -83,7 +84,7 @@ def load_weights(path: str | Path) -> tuple[dict, dict[str, str]]:
 
 def rng_states() -> dict:
     """Global RNG states of torch, numpy and python as tensors and plain values."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state()  # noqa: NPY002 (saving the global state is the point)
     states = {
         "torch": torch.get_rng_state(),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
@@ -97,7 +98,7 @@ def rng_states() -> dict:
 def restore_rng_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
     name, keys, *rest = states["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))  # noqa: NPY002
     version, internal, gauss = states["python"]
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in states and torch.cuda.is_available():
@@ -169,3 +170,15 @@ def load_checkpoint(
     optimizer.load_state_dict(state["optimizer"])
     restore_rng_states(state["rng"])
     return int(state["step"]), metadata
+
+
+def ema_weights_of_checkpoint(target: str | Path) -> tuple[dict, dict[str, str]]:
+    """The EMA network weights of a checkpoint folder (or of the newest one in a checkpoint
+    directory) as a plain state dict, ready for save_weights, and its metadata."""
+    target = Path(target)
+    if (target / LATEST).is_file():
+        target = latest_checkpoint(target)
+    state, metadata = load_weights(target / "ema.safetensors")
+    prefix = "module."
+    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return weights, read_metadata(target)

@@ -1,9 +1,11 @@
 """Training data: the preprocess stage's paired slices, the enhancement target, augmentation.
 
-Dataset folder contract (results/dataset/{split}/, written by cine2lge.preprocess):
-`cine.npy` (N, T, H, W) float32 in [0, 1], `lge.npy` (N, H, W) float32 in [0, 1],
-`labels.npy` (N, H, W) int16, `manifest.tsv` (one row per slice; an optional `label_scheme`
-column selects the label scheme of each row).
+Dataset folder contract (results/dataset/{split}/, cine2lge.preprocess.dataset):
+`cine_ntyx.npy` (N, T, H, W) float32 in [0, 1], `lge_nyx.npy` (N, H, W) float32 in [0, 1],
+`labels_nyx.npy` (N, H, W) int16 in the canonical (demo) codes, -1 for subjects without labels,
+`manifest.tsv` (one row per pair; `has_labels`; an optional `label_scheme` column selects the
+label scheme of each row, default: config model.label_scheme). Rows without labels are skipped:
+the enhancement target is unknown there.
 """
 
 from __future__ import annotations
@@ -17,22 +19,35 @@ import torch
 from monai.data import get_track_meta, set_track_meta
 from monai.transforms import Compose, RandAffined, RandFlipd, RandRotate90d
 
-DATASET_FILES = {"cine": "cine.npy", "lge": "lge.npy", "labels": "labels.npy"}
+DATASET_FILES = {"cine": "cine_ntyx.npy", "lge": "lge_nyx.npy", "labels": "labels_nyx.npy"}
 MANIFEST = "manifest.tsv"
 AUGMENTED_KEYS = ("cine", "lge", "mask")
 
 
 @dataclass
 class PairedSlices:
-    """Paired training slices; arrays may be read-only memory maps."""
+    """Paired training slices; arrays may be read-only memory maps of the whole split, of which
+    `rows` are the usable (labelled) ones. `take(i)` reads slices by position in `rows`."""
 
     cine_styx: np.ndarray  # (slice, time, y, x) float32 in [0, 1]
     lge_syx: np.ndarray  # (slice, y, x) float32 in [0, 1]
     enhancement_syx: np.ndarray  # (slice, y, x) bool
     manifest: pd.DataFrame
+    rows: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.rows is None:
+            self.rows = np.arange(len(self.cine_styx))
 
     def __len__(self) -> int:
-        return len(self.cine_styx)
+        return len(self.rows)
+
+    def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cine (B, T, H, W), lge (B, H, W), enhancement (B, H, W)) copies of rows[index]."""
+        rows = self.rows[np.asarray(index)]
+        return (np.asarray(self.cine_styx[rows], dtype=np.float32),
+                np.asarray(self.lge_syx[rows], dtype=np.float32),
+                np.asarray(self.enhancement_syx[rows], dtype=bool))
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -95,7 +110,11 @@ def load_split(
         rows = np.flatnonzero(schemes.to_numpy() == name)
         values = enhancement_labels(label_schemes[name], enhancement_classes, name)
         enhancement[rows] = enhancement_mask(np.asarray(labels[rows]), values)
-    return PairedSlices(cine, lge, enhancement, manifest)
+    if "has_labels" in manifest:
+        labelled = manifest["has_labels"].str.lower().isin(["true", "1"]).to_numpy()
+    else:
+        labelled = np.asarray(labels).reshape(n, -1).min(axis=1, initial=0) >= 0
+    return PairedSlices(cine, lge, enhancement, manifest, rows=np.flatnonzero(labelled))
 
 
 def to_target(lge_syx: np.ndarray, enhancement_syx: np.ndarray) -> np.ndarray:
@@ -150,16 +169,14 @@ class BatchSource:
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(cine (B, T, H, W), target (B, 2, H, W)) float32 tensors on the CPU."""
-        index = np.sort(self.indices(step))
-        cine = np.asarray(self.data.cine_styx[index], dtype=np.float32)
-        lge = np.asarray(self.data.lge_syx[index], dtype=np.float32)
-        mask = self.data.enhancement_syx[index].astype(np.float32)
+        cine, lge, enhancement = self.data.take(np.sort(self.indices(step)))
+        mask = enhancement.astype(np.float32)
         if self.transform is not None:
             self.transform.set_random_state(seed=step_seed(self.seed, step, stream=2) % 2**32)
             tracking = get_track_meta()
             set_track_meta(False)  # plain tensors: 3x faster, and no metadata is needed here
             try:
-                for i in range(len(index)):
+                for i in range(len(cine)):
                     out = self.transform(
                         {"cine": cine[i], "lge": lge[i][None], "mask": mask[i][None]}
                     )

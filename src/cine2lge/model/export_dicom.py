@@ -53,7 +53,9 @@ def write_lgelike_series(
     """
     volume_xyz = np.asarray(volume_xyz, dtype=np.float32)
     if volume_xyz.ndim != 3:
-        raise ValueError(f"subject {subject}: LGE-like volume must be (x, y, slice), got {volume_xyz.shape}")
+        raise ValueError(
+            f"subject {subject}: LGE-like volume must be (x, y, slice), got {volume_xyz.shape}"
+        )
     n_slices = volume_xyz.shape[2]
     geometry = slice_geometry_lps(affine_ras, n_slices)
     stored = np.round(np.clip(volume_xyz, 0, 1) * STORED_MAX).astype(np.uint16)
@@ -120,7 +122,8 @@ def _base_dataset(subject, study_uid, series_uid, frame_uid, series_number) -> D
     ds.ImageComments = f"{SYNTHETIC_NOTE}; generated from cine by the cine2lge diffusion model"
     ds.DerivationDescription = "generated from contrast-free cine MRI by a diffusion model"
     ds.Manufacturer = "cine2lge"
-    ds.ScanningSequence, ds.SequenceVariant, ds.ScanOptions, ds.MRAcquisitionType = "RM", "NONE", "", "2D"
+    ds.ScanningSequence, ds.SequenceVariant, ds.ScanOptions = "RM", "NONE", ""
+    ds.MRAcquisitionType = "2D"
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0

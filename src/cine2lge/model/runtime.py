@@ -28,3 +28,13 @@ def set_threads(threads: int | None) -> None:
     """Limit intra-op CPU threads to what the scheduler gave the job."""
     if threads:
         torch.set_num_threads(int(threads))
+
+
+def resolve_bf16(setting: bool | str, device: torch.device) -> bool:
+    """Config value `auto` | true | false -> whether to autocast to bf16 on `device`.
+
+    auto = CUDA only: CPUs without avx512_bf16/AMX emulate bf16 (measured ~20x slower here).
+    """
+    if setting == "auto":
+        return device.type == "cuda"
+    return bool(setting)

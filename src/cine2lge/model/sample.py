@@ -128,7 +128,7 @@ def ensemble(
         samples[k_index, s_index] = out
     samples_np = samples.numpy()
     enhanced_ksyx = samples_np[:, :, 1] > 0
-    valid = np.ones(cine_styx.shape[:1] + cine_styx.shape[2:], bool) if valid_syx is None else valid_syx
+    valid = np.ones(enhanced_ksyx.shape[1:], bool) if valid_syx is None else valid_syx
     area_ks = (enhanced_ksyx & valid[None]).sum(axis=(2, 3))
     return EnsemblePrediction(
         lgelike_syx=np.clip((samples_np[:, :, 0].mean(axis=0) + 1) / 2, 0, 1).astype(np.float32),

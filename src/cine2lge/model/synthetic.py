@@ -51,8 +51,9 @@ def write_synthetic_split(folder: str | Path, n: int, frames: int = 8, size: int
     for key, name in DATASET_FILES.items():
         np.save(folder / name, arrays[key])
     pd.DataFrame({
+        "row": np.arange(n),
         "subject": [f"syn{i // 4:03d}" for i in range(n)],
         "slice": [i % 4 for i in range(n)],
-        "label_scheme": ["demo"] * n,
+        "has_labels": [True] * n,
     }).to_csv(folder / MANIFEST, sep="\t", index=False)
     return folder

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from cine2lge.io import atomic_path
@@ -69,6 +69,21 @@ class TrainSettings:
         return self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def ema_with_warmup(decay: float):
+    """EMA update for AveragedModel with the usual warm-up: decay_n = min(decay, (1+n)/(10+n)).
+
+    A fixed 0.999 would keep the exported weights close to the (zero-output) initial network for
+    the first thousands of steps, which short CPU runs never get past.
+    """
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged) -> None:
+        n = float(n_averaged)
+        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
+        torch._foreach_lerp_(averaged, current, weight)
+
+    return update
+
+
 class _StopFlag:
     """Set by SIGTERM/SIGINT; the loop checks it between steps and saves before exiting."""
 
@@ -107,7 +122,7 @@ class Trainer:
         torch.manual_seed(settings.seed)  # the initial weights
         self.model = build_unet(spec).to(device, memory_format=memory_format(device))
         self.ema = AveragedModel(
-            self.model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=True
+            self.model, multi_avg_fn=ema_with_warmup(settings.ema_decay), use_buffers=True
         )
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
@@ -210,9 +225,8 @@ class Trainer:
             return {}
         model = self.ema.module.eval()
         n = min(len(data), self.settings.val_max_slices)
-        index = np.linspace(0, len(data) - 1, n).round().astype(int)
-        cine = torch.from_numpy(np.asarray(data.cine_styx[index], dtype=np.float32))
-        target = torch.from_numpy(to_target(data.lge_syx[index], data.enhancement_syx[index]))
+        cine, lge, enhancement = data.take(np.linspace(0, len(data) - 1, n).round().astype(int))
+        cine, target = torch.from_numpy(cine), torch.from_numpy(to_target(lge, enhancement))
         _, per_channel = self.loss(model, cine, target, seed=self.settings.seed)
         sampled = sample_targets(
             model, self.spec, cine, self.settings.val_sample_steps,
@@ -240,7 +254,8 @@ class Trainer:
                         _row(self.step, "train", "loss", float(mean.mean())),
                         _row(self.step, "train", "loss_lge", float(mean[0])),
                         _row(self.step, "train", "loss_enhancement", float(mean[1])),
-                        _row(self.step, "train", "learning_rate", s.learning_rate_at(self.step - 1)),
+                        _row(self.step, "train", "learning_rate",
+                             s.learning_rate_at(self.step - 1)),
                         _row(self.step, "train", "seconds_per_step", seconds),
                     ]
                     bar.set_postfix(loss=f"{float(mean.mean()):.4f}")
@@ -278,8 +293,6 @@ def _row(step, split, metric, value) -> dict:
 def sample_metrics(sampled_bcyx: np.ndarray, target_bcyx: np.ndarray) -> dict[str, float]:
     """LGE mean absolute error (in [0, 1] units), enhancement Dice and slice-level AUC of the
     predicted enhancement area (NaN when the slices are all positive or all negative)."""
-    from sklearn.metrics import roc_auc_score
-
     lge_mae = float(np.abs(sampled_bcyx[:, 0] - target_bcyx[:, 0]).mean() / 2)
     predicted, truth = sampled_bcyx[:, 1] > 0, target_bcyx[:, 1] > 0
     overlap = 2 * np.logical_and(predicted, truth).sum()
@@ -287,8 +300,19 @@ def sample_metrics(sampled_bcyx: np.ndarray, target_bcyx: np.ndarray) -> dict[st
     dice = float(overlap / total) if total else 1.0
     has_lesion = truth.reshape(len(truth), -1).any(axis=1)
     area = predicted.reshape(len(predicted), -1).sum(axis=1)
-    auc = float(roc_auc_score(has_lesion, area)) if 0 < has_lesion.sum() < len(has_lesion) else float("nan")
-    return {"lge_mae": lge_mae, "enhancement_dice": dice, "slice_auc": auc}
+    return {"lge_mae": lge_mae, "enhancement_dice": dice, "slice_auc": roc_auc(has_lesion, area)}
+
+
+def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with mid-ranks for ties); NaN for one class."""
+    from scipy.stats import rankdata
+
+    positive = np.asarray(positive, bool)
+    n_pos, n_neg = positive.sum(), (~positive).sum()
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def train(

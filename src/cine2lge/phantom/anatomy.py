@@ -111,10 +111,13 @@ class Anatomy:
     def inferior_insertion_deg(self) -> float:
         return self.rv_centre_deg - self.rv_half_span_deg
 
-    def max_radius_mm(self) -> float:
-        """Bound on the heart's in-plane extent around the LV axis (for render boxes)."""
-        epi = (self.endo_radius_mm + self.wall_mm) * np.sqrt(self.ellipticity)
-        return float(epi + self.rv_depth_mm + self.rv_wall_mm + self.epi_fat_mm + 8.0)
+    def max_radius_mm(self, s: float = 0.0) -> float:
+        """Bound on the heart's in-plane extent around the LV axis at long-axis position >= s
+        minus a margin for systolic descent and plane tilt (for render boxes)."""
+        s = max(float(s) - 0.2, 0.0)
+        epi = (self.endo_radius_mm + self.wall_mm) * np.sqrt(self.ellipticity) * np.sqrt(1 - s**2)
+        rv = self.rv_depth_mm * np.sqrt(max(1.0 - s / self.rv_length_s, 0.0))
+        return float(epi + rv + self.rv_wall_mm + self.epi_fat_mm + 8.0)
 
     def to_heart(self, points_lps: np.ndarray, shift_lps: np.ndarray | None = None) -> np.ndarray:
         """World points (..., 3) -> heart coordinates (..., 3); `shift_lps` moves the heart."""
@@ -153,7 +156,7 @@ def sample_anatomy(rng: np.random.Generator) -> Anatomy:
     return Anatomy(
         origin_lps=origin,
         axes_lps=axes,
-        length_mm=float(rng.uniform(80.0, 95.0)),
+        length_mm=float(rng.uniform(85.0, 100.0)),
         endo_radius_mm=float(rng.uniform(18.0, 28.0)),
         wall_mm=float(wall),
         ellipticity=float(rng.uniform(1.0, 1.2)),

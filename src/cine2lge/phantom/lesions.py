@@ -23,11 +23,15 @@ TERRITORY_SEGMENTS = {
     "LCx": (5, 6, 11, 12, 16),
 }
 TERRITORY_WEIGHTS = {"LAD": 0.45, "RCA": 0.35, "LCx": 0.20}
-# Levels where each territory's infarcts are placed (LAD occlusions are mostly mid-apical).
-TERRITORY_LEVELS = {"LAD": ("mid", "apical"), "RCA": ("basal", "mid"), "LCx": ("basal", "mid")}
+# Levels where each territory's infarcts may be placed.
+TERRITORY_LEVELS = {
+    "LAD": ("basal", "mid", "apical"),
+    "RCA": ("basal", "mid", "apical"),
+    "LCx": ("basal", "mid", "apical"),
+}
 # Subject categories: no abnormality, hypokinesis without scar, infarct (scar + hypokinesis).
 CATEGORY_PROBABILITIES = {"normal": 0.30, "hypokinesis": 0.15, "infarct": 0.55}
-GREY_ZONE_DEG = 10.0  # angular width of the border zone beyond the core
+GREY_ZONE_DEG = 8.0  # angular width of the border zone beyond the core
 
 
 def angle_difference_deg(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
@@ -103,7 +107,7 @@ class Lesion:
             centre = np.where(level == index, c, centre)
             half = np.where(level == index, h, half)
         delta = angle_difference_deg(theta_deg, centre)
-        return bump(delta, half + widen_deg, 0.25 * half + widen_deg) * (half > 0)
+        return bump(delta, half + widen_deg, 0.2 * half + widen_deg) * (half > 0)
 
     def _extent_field(self, s, widen_steps):
         first, last = self.extent_s
@@ -159,17 +163,17 @@ def sample_lesion(
     territories = list(TERRITORY_WEIGHTS)
     territory = str(rng.choice(territories, p=list(TERRITORY_WEIGHTS.values())))
     allowed = [k for k, level in enumerate(slice_levels) if level in TERRITORY_LEVELS[territory]]
-    length = int(min(rng.integers(2, 6), len(allowed)))
+    length = int(min(rng.integers(3, 8), len(allowed)))
     start = int(rng.integers(0, len(allowed) - length + 1))
     chosen = allowed[start : start + length]
     # The core arc is a fraction of the territory arc, placed so that core + grey zone stay
     # inside the territory's segments on every level.
-    width_fraction = rng.uniform(0.6, 0.95)
+    width_fraction = rng.uniform(0.7, 1.0)
     offset_fraction = rng.uniform(-1.0, 1.0)
     arcs = {}
     for level in LEVELS:
         centre, half = territory_arc(territory, level, anterior_deg, septum_deg)
-        room = half - GREY_ZONE_DEG - 4.0
+        room = half - GREY_ZONE_DEG - 3.0
         core_half = width_fraction * room
         arcs[level] = (centre + offset_fraction * (room - core_half), core_half)
     if category == "normal":

@@ -125,11 +125,16 @@ def plan_stack(rng: np.random.Generator, anatomy: Anatomy, site: SiteProtocol, n
     tilt = _rotation(tilt_axis, np.deg2rad(rng.uniform(0.0, 3.0)))
     row, column = tilt @ lateral, tilt @ inferior
     normal = np.cross(row, column)
-    drawn = int(rng.integers(8, 13))  # always drawn: an override must not shift the stream
-    n_slices = drawn if n_slices is None else int(n_slices)
-    first_s, last_s = rng.uniform(0.03, 0.08), rng.uniform(0.78, 0.86)
+    # The basal slice still cuts the LV at end-systole, when the base has descended.
+    descent_s = anatomy.long_shortening_mm / anatomy.length_mm
+    first_s, last_s = descent_s + rng.uniform(0.03, 0.07), rng.uniform(0.8, 0.88)
     along = float(long_axis @ normal)  # cos(tilt) up to a sign convention
-    spacing = round((last_s - first_s) * anatomy.length_mm * abs(along) / (n_slices - 1), 1)
+    coverage_mm = (last_s - first_s) * anatomy.length_mm * abs(along)
+    # Protocols prescribe a spacing; the slice count follows from the LV length (8-12).
+    spacing_target = rng.uniform(6.5, 10.0)  # always drawn: an override must not shift the stream
+    if n_slices is None:
+        n_slices = int(np.clip(round(coverage_mm / spacing_target) + 1, 8, 12))
+    spacing = round(coverage_mm / (n_slices - 1), 1)
     thickness = min(8.0, spacing)
     # Plane k: (p - origin) . normal = offset_k; the LV axis crosses it at t = offset_k / along.
     first_offset = first_s * anatomy.length_mm * along
@@ -216,8 +221,10 @@ def fake_phi_strings(subject: str, seed: int) -> list[str]:
     """Identifying strings of a demo subject that must not appear after de-identification."""
     phi = fake_phi(subject, seed)
     strings = [str(phi[key]) for key in IDENTIFYING_PHI]
-    # Names are also searched by their parts (a de-identifier may keep the format).
-    strings += [part for part in str(phi["PatientName"]).split("^") if len(part) > 3]
+    # Names are also searched by their parts (a de-identifier may keep the format); the subject
+    # id itself is no PHI (it is the pseudonym the pipeline uses).
+    parts = str(phi["PatientName"]).split("^")
+    strings += [part for part in parts if len(part) > 3 and part != subject.upper()]
     return strings
 
 

@@ -69,40 +69,59 @@ def render_short_axis(
     contrast_base: dict,
     shift_lps: np.ndarray | None,
     torso: list | None = None,
+    all_labels: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Noise-free intensity and labels (slice, state, row, column) of the short-axis stack.
 
     The heart is only evaluated in a box around the LV axis; `torso` from stack_torso.
+    With `all_labels=False` only the first state's labels are kept (saves memory).
     """
     stack, anatomy = plan.stack, plan.anatomy
     contrast = anatomy.contrast(contrast_base)
     states = np.atleast_1d(np.asarray(states, dtype=float))
     n_slices, n_states = len(stack.slice_s), len(states)
     intensity = np.empty((n_slices, n_states, stack.rows, stack.columns), dtype=np.float32)
-    labels = np.zeros((n_slices, n_states, stack.rows, stack.columns), dtype=np.int16)
-    half_box = int(np.ceil(anatomy.max_radius_mm() / stack.pixel_mm)) + 2
+    n_label_states = n_states if all_labels else 1
+    labels = np.zeros((n_slices, n_label_states, stack.rows, stack.columns), dtype=np.int16)
     shift = np.zeros(3) if shift_lps is None else np.asarray(shift_lps, float)
     torso = stack_torso(plan) if torso is None else torso
     for k in range(n_slices):
         background = composite(torso[k], contrast)
         intensity[k] = background
         ci, cj = stack.pixel_of(k, stack.lv_centres_lps[k] + shift)
+        half_box = int(np.ceil(anatomy.max_radius_mm(stack.slice_s[k]) / stack.pixel_mm)) + 2
         i0, i1 = max(0, int(ci) - half_box), min(stack.rows, int(ci) + half_box + 1)
         j0, j1 = max(0, int(cj) - half_box), min(stack.columns, int(cj) + half_box + 1)
         box_points = stack.pixel_points(k, i0, i1, j0, j1).reshape(-1, 3)
-        heart_xyz = anatomy.to_heart(box_points, shift)
-        box_image, box_labels = render_heart(
-            heart_xyz,
+        box_image, box_labels = _render_heart_near_axis(
+            plan,
+            anatomy.to_heart(box_points, shift),
             states,
-            anatomy,
-            plan.lesion,
             contrast,
             background[i0:i1, j0:j1].reshape(-1),
             stack.pixel_mm,
+            anatomy.max_radius_mm(stack.slice_s[k]),
         )
         intensity[k, :, i0:i1, j0:j1] = box_image.reshape(n_states, i1 - i0, j1 - j0)
-        labels[k, :, i0:i1, j0:j1] = box_labels.reshape(n_states, i1 - i0, j1 - j0)
+        box_labels = box_labels.reshape(n_states, i1 - i0, j1 - j0)
+        labels[k, :, i0:i1, j0:j1] = box_labels[:n_label_states]
     return intensity, labels
+
+
+def _render_heart_near_axis(plan, heart_xyz, states, contrast, background, pixel_mm, radius_mm):
+    """render_heart on the points within `radius_mm` of the long axis and between the atria and
+    just past the apex; elsewhere the background (labels 0)."""
+    anatomy = plan.anatomy
+    near = (np.hypot(heart_xyz[:, 0], heart_xyz[:, 1]) < radius_mm) & (
+        (heart_xyz[:, 2] > -70.0) & (heart_xyz[:, 2] < anatomy.length_mm + 10.0)
+    )
+    image = np.repeat(background[None].astype(np.float32), len(states), axis=0)
+    labels = np.zeros(image.shape, dtype=np.int16)
+    if near.any():
+        image[:, near], labels[:, near] = render_heart(
+            heart_xyz[near], states, anatomy, plan.lesion, contrast, background[near], pixel_mm
+        )
+    return image, labels
 
 
 def render_plane(
@@ -114,14 +133,17 @@ def render_plane(
     states = np.atleast_1d(np.asarray(states, dtype=float))
     points = plane.pixel_points()
     torso = render_torso(points, anatomy, contrast, plane.pixel_mm).reshape(-1)
-    image, labels = render_heart(
+    atria_radius_mm = max(
+        np.hypot(*atrium.centre_lps[:2]) + atrium.semi_axes_mm.max() for atrium in anatomy.atria
+    )
+    image, labels = _render_heart_near_axis(
+        plan,
         anatomy.to_heart(points.reshape(-1, 3)),
         states,
-        anatomy,
-        plan.lesion,
         contrast,
         torso,
         plane.pixel_mm,
+        max(anatomy.max_radius_mm(0.0), atria_radius_mm + 2.0),
     )
     shape = (len(states), plane.rows, plane.columns)
     return image.reshape(shape), labels.reshape(shape)

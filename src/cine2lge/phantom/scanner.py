@@ -155,9 +155,17 @@ def sample_bias_coefficients(rng: np.random.Generator) -> np.ndarray:
 
 def rician(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Magnitude of the signal plus complex Gaussian noise (what a magnitude image holds)."""
-    real = signal + rng.standard_normal(signal.shape, dtype=np.float32) * np.float32(sigma)
-    imaginary = rng.standard_normal(signal.shape, dtype=np.float32) * np.float32(sigma)
-    return np.hypot(real, imaginary)
+    sigma = np.float32(sigma)
+    real = rng.standard_normal(signal.shape, dtype=np.float32)
+    real *= sigma
+    real += signal
+    imaginary = rng.standard_normal(signal.shape, dtype=np.float32)
+    imaginary *= sigma
+    # In place instead of np.hypot: several times faster on large stacks.
+    real *= real
+    imaginary *= imaginary
+    real += imaginary
+    return np.sqrt(real, out=real)
 
 
 @dataclass(frozen=True)

@@ -161,10 +161,10 @@ def resample_slice(
 
 
 def crop_volume(
-    volume: SourceVolume, rows: list[CropRow | None], labels: bool = False
+    volume: SourceVolume, rows: list[CropRow | None], labels: bool = False, grid_size: int = 0
 ) -> np.ndarray:
     """All frames of all rows: (row, time, y, x); rows that are None are left 0."""
-    grid = next((r.grid_size for r in rows if r is not None), 0)
+    grid = next((r.grid_size for r in rows if r is not None), grid_size)
     out = np.zeros((len(rows), volume.n_frames, grid, grid), np.int16 if labels else np.float32)
     for s, row in enumerate(rows):
         if row is None:
@@ -213,7 +213,7 @@ def crop_to_source(
             (row.spacing_mm, row.spacing_mm), row.thickness_mm,
         )
         reference = _source_image(source, row.source_slice, 0)
-        sentinel = np.float32(np.nan)
+        sentinel = float("nan")
         resampled = sitk.Resample(crop_image, reference, sitk.Transform(), interpolator, sentinel)
         slice_yx = sitk.GetArrayFromImage(resampled)[0]
         inside = np.isfinite(slice_yx)

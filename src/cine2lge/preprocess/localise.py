@@ -207,13 +207,9 @@ def localise_lv(
             stack.frames_styx.std(1).mean(0), motion_sigma_mm / work_mm
         )
         prior = prior * (0.1 + motion / max(float(motion.max()), 1e-9))
-    scores = np.zeros((n_slices, grid, grid), np.float32)
-    for k in range(n_slices):
-        frames = stack.frames_styx[k]
-        score = blood_pool_score(frames.mean(0), work_mm)
-        if n_frames > 1:
-            score = score + motion_ring_score(frames.std(0), work_mm)
-        scores[k] = score * prior
+    scores = np.stack([blood_pool_score(f.mean(0), work_mm) for f in stack.frames_styx])
+    scores = scores / max(float(scores.max()), 1e-9)
+    scores = scores * prior
     # Weight slices by their best score so slices above the base or below the apex count less.
     total = scores.sum(0)
     peak = np.array(np.unravel_index(np.argmax(total), total.shape), float)  # (y, x)

@@ -71,6 +71,42 @@ def _segment_settings(settings: dict) -> dict:
     }
 
 
+def intensity_masks(
+    what: str,
+    image_syx: np.ndarray,
+    myocardium_syx: np.ndarray,
+    model: aha.SegmentModel,
+    settings: dict,
+    min_component_px: int,
+) -> dict[str, np.ndarray]:
+    """Lesion classes of an LGE or LGE-like image: remote reference, then the two rules."""
+    remote_settings = settings.get("remote", {})
+    remote = remote_reference(
+        image_syx,
+        model.segments_syx,
+        scope=remote_settings.get("scope", "slice"),
+        min_pixels=int(remote_settings.get("min_pixels", 20)),
+        segments=remote_settings.get("segments") or None,
+    )
+    log.info(
+        "%s: remote segment per slice %s, mean %s, SD %s",
+        what,
+        remote.segment_s.tolist(),
+        np.round(remote.mean_s, 3).tolist(),
+        np.round(remote.sd_s, 3).tolist(),
+    )
+    return lesion_masks(
+        image_syx,
+        myocardium_syx,
+        remote,
+        settings["hyperintense"],
+        settings.get("intermediate"),
+        min_component_px=min_component_px,
+        detect_n_sd=float(settings.get("detect_n_sd", 2.0)),
+        max_scope=settings.get("max_scope", "slice"),
+    )
+
+
 def quantify_arrays(
     subject: str,
     spacing_mm: tuple[float, float, float],
@@ -102,39 +138,16 @@ def quantify_arrays(
     min_px = max(
         1, int(np.ceil(settings.get("min_component_mm2", 0.0) / (spacing_mm[1] * spacing_mm[2])))
     )
-    hyper, inter = settings["hyperintense"], settings.get("intermediate")
-    intensity_rule = f"{rule_name(hyper)}/{rule_name(inter)}"
-    remote_settings = settings.get("remote", {})
+    intensity_rule = (
+        f"{rule_name(settings['hyperintense'])}/{rule_name(settings.get('intermediate'))}"
+    )
     sources: dict[str, tuple[str, dict]] = {}
     for name, image in (("lge", lge_syx), ("lgelike", lgelike_syx)):
-        if image is None:
-            continue
-        remote = remote_reference(
-            image,
-            model.segments_syx,
-            scope=remote_settings.get("scope", "slice"),
-            min_pixels=int(remote_settings.get("min_pixels", 20)),
-            segments=remote_settings.get("segments") or None,
-        )
-        log.info(
-            "subject %s %s: remote segment per slice %s, mean %s, SD %s",
-            subject,
-            name,
-            remote.segment_s.tolist(),
-            np.round(remote.mean_s, 3).tolist(),
-            np.round(remote.sd_s, 3).tolist(),
-        )
-        masks = lesion_masks(
-            image,
-            myocardium_syx,
-            remote,
-            hyper,
-            inter,
-            min_component_px=min_px,
-            detect_n_sd=float(settings.get("detect_n_sd", 2.0)),
-            max_scope=settings.get("max_scope", "slice"),
-        )
-        sources[name] = (intensity_rule, masks)
+        if image is not None:
+            masks = intensity_masks(
+                f"subject {subject} {name}", image, myocardium_syx, model, settings, min_px
+            )
+            sources[name] = (intensity_rule, masks)
     if probability_syx is not None:
         threshold = float(settings.get("probability_threshold", 0.5))
         masks = probability_masks(probability_syx, myocardium_syx, threshold, min_px)

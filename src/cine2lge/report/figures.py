@@ -56,6 +56,7 @@ def scatter_regression(wide: pd.DataFrame, path, measure: str, level: str,
             varies = part["reference"].nunique() > 1
             sns.regplot(data=part, x="reference", y="test", ax=ax, fit_reg=varies, n_boot=200,
                         seed=0, color=SPLIT_COLOURS.get(split), scatter_kws={"s": 12, "alpha": 0.7})
+            ax.set(xlabel=f"real LGE {measure}", ylabel=f"LGE-like {measure}")
             top = float(np.nanmax(part[["reference", "test"]].to_numpy())) or 1.0
             ax.plot([0, top], [0, top], ls="--", color="grey", lw=0.8)
             if varies and part["test"].nunique() > 1:
@@ -156,28 +157,25 @@ def calibration_plot(bins: pd.DataFrame, summary: pd.DataFrame, path,
     save(fig, path)
 
 
-# AHA 17-segment model: rings (basal 1-6, mid 7-12, apical 13-16, apex 17), 60/90-degree sectors
-# starting at the anterior segment, counter-clockwise as seen from the apex.
-_RINGS = ((range(1, 7), 3, 60.0), (range(7, 13), 2, 60.0), (range(13, 17), 1, 90.0))
+def bullseye_axes(ax, values: dict, vmax: float, cmap="magma_r", title=""):
+    """One bull's-eye of `values` {AHA segment 1-16: value} on a Cartesian axis, in the same
+    layout as the quantify stage's per-subject plot (its segment_wedges)."""
+    from matplotlib.patches import Wedge
 
+    from cine2lge.quantify.bullseye import segment_wedges
 
-def bullseye_axes(ax, values: dict, vmax: float, cmap="magma", title=""):
-    """Draw one bull's-eye of `values` {segment 1-17: value} on a polar axis."""
     colormap = plt.get_cmap(cmap)
     norm = matplotlib.colors.Normalize(0, vmax if vmax > 0 else 1)
-    for segments, outer, width in _RINGS:
-        start = 60.0 if width == 60.0 else 45.0
-        for k, segment in enumerate(segments):
-            theta = np.deg2rad(start + k * width)
-            value = values.get(segment, np.nan)
-            colour = colormap(norm(value)) if np.isfinite(value) else "lightgrey"
-            ax.bar(theta, 1, width=np.deg2rad(width), bottom=outer - 1, color=colour,
-                   edgecolor="white", align="edge")
-            ax.text(theta + np.deg2rad(width) / 2, outer - 0.5, str(segment), ha="center",
-                    va="center", fontsize=6, color="white")
-    value = values.get(17, np.nan)
-    ax.bar(0, 0.5, width=2 * np.pi, bottom=0,
-           color=colormap(norm(value)) if np.isfinite(value) else "lightgrey", edgecolor="white")
+    for segment, (inner, outer, start, end) in segment_wedges().items():
+        value = values.get(segment, np.nan)
+        colour = colormap(norm(value)) if np.isfinite(value) else "0.85"
+        ax.add_patch(Wedge((0, 0), outer, start, end, width=outer - inner, facecolor=colour,
+                           edgecolor="white", linewidth=1.0))
+        middle = np.deg2rad((start + end) / 2)
+        radius = (inner + outer) / 2 if inner > 0 else 0.6
+        ax.text(radius * np.cos(middle), radius * np.sin(middle), str(segment), ha="center",
+                va="center", fontsize=6, color="grey")
+    ax.set(xlim=(-3.1, 3.1), ylim=(-3.1, 3.1), aspect="equal")
     ax.set_axis_off()
     ax.set_title(title, fontsize=8)
     return matplotlib.cm.ScalarMappable(norm=norm, cmap=colormap)
@@ -192,8 +190,7 @@ def bullseye_plot(segments: pd.DataFrame, path, measure: str, splits=SPLITS) -> 
     mappable = None
     for i, split in enumerate(splits):
         for j, (source, label) in enumerate(sources):
-            ax = fig.add_subplot(len(splits), len(sources), i * len(sources) + j + 1,
-                                 projection="polar")
+            ax = fig.add_subplot(len(splits), len(sources), i * len(sources) + j + 1)
             part = segments[(segments["split"] == split) & (segments["source"] == source)]
             values = part.groupby("region_id")["value"].mean().to_dict()
             mappable = bullseye_axes(ax, values, vmax, title=f"{split}, {label}")

@@ -49,10 +49,33 @@ def read_slice_probabilities(paths) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def roc_stage(lesions_path, probability_paths, out, split_of, settings) -> None:
-    """out: dict with roc, roc_curve, calibration paths."""
+def slices_to_positions(probabilities: pd.DataFrame, paired_paths: dict) -> pd.DataFrame:
+    """Replace `slice` (the source cine slice index the model writes) by the position in the
+    paired `_syx` arrays, which is what the quantify stage's slice `region_id` counts."""
+    frames = []
+    for subject, part in probabilities.groupby("subject", sort=False):
+        if subject not in paired_paths:
+            raise ValueError(f"{subject}: slice probabilities given but no paired.npz")
+        with np.load(paired_paths[subject]) as paired:
+            n = len(paired["lge_syx"] if "lge_syx" in paired else paired["cine_styx"])
+            slice_index = paired["slice_index"] if "slice_index" in paired else np.arange(n)
+        position = {int(value): k for k, value in enumerate(slice_index)}
+        unknown = sorted(set(part["slice"].astype(int)) - set(position))
+        if unknown:
+            raise ValueError(f"{subject}: slice_probability.tsv slices {unknown[:5]} are not in "
+                             f"the slice_index of {paired_paths[subject]}")
+        frames.append(part.assign(slice=part["slice"].astype(int).map(position)))
+    return pd.concat(frames, ignore_index=True) if frames else probabilities
+
+
+def roc_stage(lesions_path, probability_paths, out, split_of, settings,
+              paired_paths: dict | None = None) -> None:
+    """out: dict with roc, roc_curve, calibration paths. With `paired_paths` ({subject:
+    paired.npz}), slice numbers are mapped from source cine indices to array positions."""
     lesions = read_lesions(lesions_path)
     probabilities = read_slice_probabilities(probability_paths)
+    if paired_paths is not None:
+        probabilities = slices_to_positions(probabilities, paired_paths)
     available = set(lesions["source"])
     cases = pd.concat(
         [roc.probability_cases(probabilities, lesions, split_of, truth,

@@ -51,7 +51,7 @@ def subject_record(subject: str, row: dict, sidecars: list, n_images: int) -> di
 
 def read_records(rows: dict, sidecar_paths: dict, paired_paths: dict) -> pd.DataFrame:
     """Subject records from `{subject: [cine.json, lge.json]}` and `{subject: paired.npz}`; the
-    image count is the number of paired slices (what the model and the statistics see)."""
+    image count is the number of cine/LGE pairs (`paired` flags; all cine slices without LGE)."""
     records = []
     for subject, paths in sidecar_paths.items():
         sidecars = []
@@ -61,8 +61,11 @@ def read_records(rows: dict, sidecar_paths: dict, paired_paths: dict) -> pd.Data
             except json.JSONDecodeError as error:
                 raise ValueError(f"{subject}: sidecar {path} is not valid JSON: {error}") from error
         with np.load(paired_paths[subject]) as paired:
-            key = "slice_index" if "slice_index" in paired else "cine_styx"
-            n_images = len(paired[key])
+            if "paired" in paired:  # cine slices with an LGE partner
+                n_images = int(np.count_nonzero(paired["paired"]))
+            else:
+                key = "slice_index" if "slice_index" in paired else "cine_styx"
+                n_images = len(paired[key])
         records.append(subject_record(subject, rows[subject], sidecars, n_images))
     return pd.DataFrame(records)
 

@@ -56,10 +56,13 @@ def reading_cases(subject: str, paired_npz, prediction_npz, slices_per_subject: 
             raise ValueError(f"{subject}: {paired_npz} has no lge_syx; a reading case needs the "
                              "real LGE")
         lge, lgelike = paired["lge_syx"], prediction["lgelike_syx"]
+        paired_s = paired["paired"] if "paired" in paired else np.ones(len(lge), bool)
     if lge.shape != lgelike.shape:
         raise ValueError(f"{subject}: real LGE {lge.shape} and LGE-like {lgelike.shape} differ")
-    return [(subject, s, source, image[s])
-            for s in central_slices(lge.shape[0], slices_per_subject)
+    # only slices with a real LGE partner (preprocess zeroes the others)
+    candidates = np.flatnonzero(paired_s)
+    return [(subject, int(candidates[k]), source, image[candidates[k]])
+            for k in central_slices(len(candidates), slices_per_subject)
             for source, image in (("lge", lge), ("lgelike", lgelike))]
 
 

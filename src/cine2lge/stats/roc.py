@@ -226,9 +226,11 @@ def roc_table(cases, splits=("internal_test", "external_test"), threshold: float
             rel = reliability(y, s, n_bins)
             bins.append(rel.rename(columns={"n": "n_bin"}).assign(**base))
     columns = ["truth", "split", "level", "n_subjects", "n", "n_lesion"]
+    summary_columns = columns + ["statistic", "estimate", "ci_low", "ci_high", "method", "note"]
     curve_columns = columns + ["fpr", "tpr", "threshold"]
     bin_columns = columns + ["bin", "bin_low", "bin_high", "mean_predicted", "observed", "n_bin"]
     curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
         columns=curve_columns)
     bins_df = pd.concat(bins, ignore_index=True) if bins else pd.DataFrame(columns=bin_columns)
-    return pd.DataFrame(rows), curves_df[curve_columns], bins_df.reindex(columns=bin_columns)
+    return (pd.DataFrame(rows, columns=summary_columns), curves_df[curve_columns],
+            bins_df.reindex(columns=bin_columns))

@@ -59,17 +59,20 @@ def subject_similarity(
     lgelike_syx: np.ndarray,
     myocardium_syx: np.ndarray | None = None,
     data_range: float = 1.0,
+    paired_s: np.ndarray | None = None,
 ):
-    """Per-slice similarity table of one subject (columns subject, slice, metrics)."""
+    """Per-slice similarity table of one subject (columns subject, slice, metrics); `paired_s`
+    marks the slices that have a real LGE partner (others are skipped; default all)."""
     import pandas as pd
 
     if lge_syx.shape != lgelike_syx.shape:
         raise ValueError(f"{subject}: real LGE {lge_syx.shape} and LGE-like "
                          f"{lgelike_syx.shape} differ in shape")
+    paired_s = np.ones(lge_syx.shape[0], bool) if paired_s is None else np.asarray(paired_s, bool)
     rows = []
-    for s in range(lge_syx.shape[0]):
+    for s in np.flatnonzero(paired_s):
         mask = None if myocardium_syx is None else myocardium_syx[s]
-        rows.append({"subject": subject, "slice": s,
+        rows.append({"subject": subject, "slice": int(s),
                      **slice_similarity(lge_syx[s], lgelike_syx[s], mask, data_range)})
     return pd.DataFrame(rows)
 
@@ -84,7 +87,9 @@ def similarity_npz(subject, paired_npz, prediction_npz, myocardium_labels, data_
             raise ValueError(f"{subject}: {prediction_npz} has no lgelike_syx")
         lge, lgelike = paired["lge_syx"], prediction["lgelike_syx"]
         myo = np.isin(paired["labels_syx"], myocardium_labels) if "labels_syx" in paired else None
-    return subject_similarity(subject, lge, lgelike, myo, data_range)
+        # preprocess zeroes the LGE of cine slices without an LGE partner and flags them
+        paired_s = paired["paired"] if "paired" in paired else None
+    return subject_similarity(subject, lge, lgelike, myo, data_range, paired_s)
 
 
 def summarise_similarity(per_slice, split_of: dict):

@@ -1,0 +1,71 @@
+"""Entry points of the model stage's rules: config section + paths in, files out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from cine2lge.model import checkpoint as ckpt
+from cine2lge.model.data import load_split
+from cine2lge.model.net import ModelSpec
+from cine2lge.model.predict import predict_chunk
+from cine2lge.model.runtime import pick_device, resolve_bf16, set_threads
+from cine2lge.model.train import TrainSettings, train
+
+log = logging.getLogger("cine2lge.model")
+RUNTIME_KEYS = ("threads", "mem_mb", "runtime_min", "bf16")
+
+
+def train_model(
+    train_dir: str | Path,
+    val_dir: str | Path | None,
+    weights_path: str | Path,
+    metrics_path: str | Path,
+    checkpoint_dir: str | Path,
+    model_config: dict,
+    label_schemes: dict,
+    prefer_gpu: bool = True,
+    threads: int | None = None,
+    progress: bool = True,
+) -> None:
+    """Train on a dataset split (resuming from checkpoint_dir) and write weights + .sha256."""
+    set_threads(threads)
+    device = pick_device(prefer_gpu)
+    load = dict(label_schemes=label_schemes,
+                enhancement_classes=model_config["enhancement_classes"],
+                default_scheme=model_config["label_scheme"])
+    train_data = load_split(train_dir, **load)
+    if len(train_data) == 0:
+        raise ValueError(f"dataset split {train_dir}: no labelled paired slices to train on")
+    val_data = load_split(val_dir, **load) if val_dir and Path(val_dir).is_dir() else None
+    if val_data is None:
+        log.warning("no val split at %s: validation metrics are skipped", val_dir)
+    spec = ModelSpec.from_config(model_config["net"], model_config["diffusion"],
+                                 train_data.n_frames, train_data.image_size)
+    train_cfg = {k: v for k, v in model_config["train"].items() if k not in RUNTIME_KEYS}
+    settings = TrainSettings(**train_cfg, bf16=resolve_bf16(model_config["train"]["bf16"], device))
+    train(spec, settings, train_data, val_data, checkpoint_dir, weights_path, metrics_path,
+          device, progress=progress)
+    ckpt.write_sha256(weights_path)
+
+
+def predict_subjects(
+    subjects: list[str],
+    paired_paths: list[str | Path],
+    weights: str | Path,
+    out_path: str | Path,
+    model_config: dict,
+    prefer_gpu: bool = True,
+    threads: int | None = None,
+    progress: bool = True,
+) -> None:
+    """One inference job: all slices of `subjects`, written to one chunk npz."""
+    set_threads(threads)
+    device = pick_device(prefer_gpu)
+    cfg = model_config["predict"]
+    predict_chunk(
+        subjects, paired_paths, weights, out_path, device,
+        n_samples=cfg["n_samples"], steps=cfg["steps"], seed=cfg["seed"],
+        batch_size=cfg["batch_size"], min_area_px=cfg["min_area_px"],
+        bf16=resolve_bf16(cfg["bf16"], device), progress=progress,
+    )

@@ -1,0 +1,103 @@
+"""Assemble the paired crops of a split into memory-mapped arrays for training.
+
+`results/dataset/{split}/` (the contract cine2lge.model.data reads):
+- `cine.npy` float32 (pair, time, y, x), `lge.npy` float32 (pair, y, x), both in [0, 1],
+- `labels.npy` int16 (pair, y, x) in each subject's own label scheme; -1 everywhere for
+  subjects without labels,
+- `manifest.tsv`: row, subject, site, slice (cine source slice), lge_slice, has_labels,
+  label_scheme.
+Only paired slices (a cine slice with an LGE partner) enter the dataset. Read with
+`np.load(path, mmap_mode="r")`: a batch touches only its own rows on disk. The folder is
+written beside its final place and renamed into it, so a failed job leaves no half dataset.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+DATASET_FILES = ("cine.npy", "lge.npy", "labels.npy", "manifest.tsv")
+MANIFEST_COLUMNS = ["row", "subject", "site", "slice", "lge_slice", "has_labels", "label_scheme"]
+
+
+def _open(path: Path, dtype, shape: tuple) -> np.ndarray:
+    """A writable .npy memmap; an empty split gets a plain empty .npy (mmap cannot be empty)."""
+    if 0 in shape:
+        array = np.zeros(shape, dtype)
+        np.save(path, array)
+        return array
+    return np.lib.format.open_memmap(path, "w+", dtype, shape)
+
+
+def assemble_dataset(subjects: list[dict], out_dir: str | Path) -> pd.DataFrame:
+    """Write the dataset of `subjects` (dicts: subject, site, npz, label_scheme) to `out_dir`.
+
+    Subjects without LGE or without any paired slice contribute no rows (their pairs.tsv
+    says why).
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        table = _write(subjects, work)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(work, out_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return table
+
+
+def _write(subjects: list[dict], out_dir: Path) -> pd.DataFrame:
+    counts, shapes = [], None
+    for entry in subjects:
+        with np.load(entry["npz"]) as npz:
+            if "paired" not in npz:
+                counts.append(0)
+                continue
+            counts.append(int(npz["paired"].sum()))
+            shapes = shapes or npz["cine_styx"].shape[1:]
+    total = sum(counts)
+    frames, grid = (shapes[0], shapes[1]) if shapes else (0, 0)
+    manifest = []
+    cine = _open(out_dir / "cine.npy", np.float32, (total, frames, grid, grid))
+    lge = _open(out_dir / "lge.npy", np.float32, (total, grid, grid))
+    labels = _open(out_dir / "labels.npy", np.int16, (total, grid, grid))
+    row = 0
+    for entry, count in zip(tqdm(subjects, desc="dataset"), counts, strict=True):
+        if count == 0:
+            continue
+        with np.load(entry["npz"]) as npz:
+            paired = npz["paired"]
+            if npz["cine_styx"].shape[1:] != (frames, grid, grid):
+                raise ValueError(
+                    f"subject {entry['subject']}: {entry['npz']} has cine crops of shape"
+                    f" {npz['cine_styx'].shape[1:]}, the dataset uses {(frames, grid, grid)}"
+                )
+            block = slice(row, row + count)
+            cine[block] = npz["cine_styx"][paired]
+            lge[block] = npz["lge_syx"][paired]
+            has_labels = "labels_syx" in npz
+            if has_labels:
+                labels[block] = npz["labels_syx"][paired]
+            else:
+                labels[block] = -1
+            for cine_slice, lge_slice in zip(
+                npz["slice_index"][paired], npz["lge_slice_index"][paired], strict=True
+            ):
+                manifest.append([row, entry["subject"], entry["site"], int(cine_slice),
+                                 int(lge_slice), has_labels, entry["label_scheme"]])
+                row += 1
+    for array in (cine, lge, labels):
+        if isinstance(array, np.memmap):
+            array.flush()
+    del cine, lge, labels
+    table = pd.DataFrame(manifest, columns=MANIFEST_COLUMNS)
+    table.to_csv(out_dir / "manifest.tsv", sep="\t", index=False)
+    return table
