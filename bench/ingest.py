@@ -57,14 +57,17 @@ def _dcm2niix(folders: list[Path], out: Path, compress: str) -> float:
     started = time.perf_counter()
     for index, folder in enumerate(folders):
         target = out / str(index)
-        _timed(["dcm2niix", "-z", compress, "-b", "n", "-f", "%s_%p", "-o", str(target),
-                str(folder)], target)
+        _timed(
+            ["dcm2niix", "-z", compress, "-b", "n", "-f", "%s_%p", "-o", str(target), str(folder)],
+            target,
+        )
     return time.perf_counter() - started
 
 
 def _ours(folders: list[Path], out: Path, suffix: str, threads: int, roles: str) -> float:
-    return _timed([sys.executable, "-c", OURS, str(out), suffix, str(threads), roles,
-                   *map(str, folders)], out)
+    return _timed(
+        [sys.executable, "-c", OURS, str(out), suffix, str(threads), roles, *map(str, folders)], out
+    )
 
 
 def _inputs(folders: list[Path]) -> tuple[int, float]:
@@ -74,10 +77,14 @@ def _inputs(folders: list[Path]) -> tuple[int, float]:
 
 def benchmark(name: str, folders: list[Path], roles: str, repeat: int, threads: int) -> None:
     n_files, megabytes = _inputs(folders)
-    print(f"\n{name}: {len(folders)} studies, {n_files} files, {megabytes:.0f} MB"
-          f" (we convert: {roles})")
-    print(f"{'output':<10} {'tool':<22} {'best s':>7} {'median s':>9} {'files/s':>8} {'MB/s':>7}"
-          f" {'ratio':>6} {'out MB':>7}")
+    print(
+        f"\n{name}: {len(folders)} studies, {n_files} files, {megabytes:.0f} MB"
+        f" (we convert: {roles})"
+    )
+    print(
+        f"{'output':<10} {'tool':<22} {'best s':>7} {'median s':>9} {'files/s':>8} {'MB/s':>7}"
+        f" {'ratio':>6} {'out MB':>7}"
+    )
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
         tmp = Path(tmp)
         for label, suffix, flag in (("nii.gz", ".nii.gz", "y"), ("nii", ".nii", "n")):
@@ -86,13 +93,17 @@ def benchmark(name: str, folders: list[Path], roles: str, repeat: int, threads: 
                 theirs.append(_dcm2niix(folders, tmp / "dcm2niix", flag))
                 ours.append(_ours(folders, tmp / "ours", suffix, threads, roles))
             best_theirs, best_ours = min(theirs), min(ours)
-            for tool, times, out in ((f"dcm2niix -z {flag}", theirs, tmp / "dcm2niix"),
-                                     (f"cine2lge ({threads} threads)", ours, tmp / "ours")):
+            for tool, times, out in (
+                (f"dcm2niix -z {flag}", theirs, tmp / "dcm2niix"),
+                (f"cine2lge ({threads} threads)", ours, tmp / "ours"),
+            ):
                 best = min(times)
                 ratio = f"{best_theirs / best_ours:6.2f}" if times is ours else ""
-                print(f"{label:<10} {tool:<22} {best:7.2f} {statistics.median(times):9.2f}"
-                      f" {n_files / best:8.0f} {megabytes / best:7.1f} {ratio:>6}"
-                      f" {_megabytes(out):7.1f}")
+                print(
+                    f"{label:<10} {tool:<22} {best:7.2f} {statistics.median(times):9.2f}"
+                    f" {n_files / best:8.0f} {megabytes / best:7.1f} {ratio:>6}"
+                    f" {_megabytes(out):7.1f}"
+                )
 
 
 def _demo_cohort(n_subjects: int, root: Path) -> list[Path]:
@@ -104,19 +115,25 @@ def _demo_cohort(n_subjects: int, root: Path) -> list[Path]:
         subject = demo_subject_id(index)
         study = root / subject
         if not (study / "truth.json").exists():
-            write_subject(subject, 2026, study / "dicom", study / "labels.nii.gz",
-                          study / "truth.json")
+            write_subject(
+                subject, 2026, study / "dicom", study / "labels.nii.gz", study / "truth.json"
+            )
         folders.append(study / "dicom")
     return folders
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sunnybrook", type=Path,
-                        default=REPO.parent / "shared" / "data" / "sunnybrook" / "dicom")
+    parser.add_argument(
+        "--sunnybrook", type=Path, default=REPO.parent / "shared" / "data" / "sunnybrook" / "dicom"
+    )
     parser.add_argument("--demo", type=int, default=4, help="demo subjects (0: none)")
-    parser.add_argument("--demo-dir", type=Path, default=Path(tempfile.gettempdir()) / "bench_demo",
-                        help="where the demo studies are generated (kept between runs)")
+    parser.add_argument(
+        "--demo-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "bench_demo",
+        help="where the demo studies are generated (kept between runs)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()

@@ -61,17 +61,25 @@ def run(model, spec, device, batch, steps, bf16, repeats, compiled=False):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config/config.yaml")
-    parser.add_argument("--size", type=int, default=64, help="crop size in pixels (default 64)")
-    parser.add_argument("--frames", type=int, default=8, help="cine frames (default 8)")
+    parser.add_argument("--size", type=int, help="crop pixels (default: preprocess.grid_size)")
+    parser.add_argument("--frames", type=int, help="cine frames (default: preprocess.frames)")
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default: config)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["fp32", "bf16"],
+        help="fp32 and/or bf16 (CUDA adds channels_last and compile variants)",
+    )
     args = parser.parse_args()
 
-    model_cfg = yaml.safe_load(Path(args.config).read_text())["model"]
-    size, frames = args.size, args.frames
+    config = yaml.safe_load(Path(args.config).read_text())
+    model_cfg, preprocess = config["model"], config.get("preprocess", {})
+    size = args.size or preprocess.get("grid_size", 64)
+    frames = args.frames or preprocess.get("frames", 8)
     steps = args.steps or model_cfg["predict"]["steps"]
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -86,8 +94,10 @@ def main() -> None:
         f" {size}x{size}, T={frames}, {steps} steps"
     )
     print(f"{'variant':<28}{'batch':>6}{'slices/s':>10}{'s/eval':>9}{'peak MB':>9}{'%peak':>7}")
-    variants = [("fp32", False, False, False), ("bf16 autocast", True, False, False)]
-    if device.type == "cuda":
+    variants = [("fp32", False, False, False)] if "fp32" in args.variants else []
+    if "bf16" in args.variants:
+        variants.append(("bf16 autocast", True, False, False))
+    if device.type == "cuda" and "bf16" in args.variants:
         variants += [
             ("bf16 channels_last", True, True, False),
             ("bf16 channels_last compile", True, True, True),

@@ -205,7 +205,8 @@ def _frames_of(ds, path: Path, name: str, pixel_offset: int | None) -> list[Fram
     return frames
 
 
-def _study_files(folder: Path) -> list[Path]:
+def study_files(folder: Path) -> list[Path]:
+    """Every file under `folder` (hidden ones excluded), in a stable order."""
     files = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -239,7 +240,7 @@ def discover_study(folder: str | Path, subject: str, progress: bool = True) -> S
     folder = Path(folder)
     if not folder.is_dir():
         raise IngestError(f"subject {subject}: study folder {folder} not found")
-    files = _study_files(folder)
+    files = study_files(folder)
     series: dict[str, Series] = {}
     warnings: list[str] = []
     skipped = defaultdict(list)

@@ -17,7 +17,7 @@ from cine2lge.dicom import IngestError
 from cine2lge.dicom.classify import choose_cine, choose_lge, stray_slices
 from cine2lge.dicom.convert import Volume, stack_volume
 from cine2lge.dicom.deid import assert_no_phi, dumps, phi_strings, sidecar
-from cine2lge.dicom.discover import discover_study
+from cine2lge.dicom.discover import discover_study, study_files
 from cine2lge.dicom.niftiwrite import save_nifti_fast
 from cine2lge.dicom.qc import merge_parts, write_json
 from cine2lge.io import atomic_path
@@ -43,9 +43,11 @@ _LAST_STUDY: dict = {}
 
 def _cached_study(source, subject: str, progress: bool):
     """discover_study, reusing the last result when the cine and the LGE of one folder are
-    converted in one process (the folder's mtime changes when files are added or removed)."""
+    converted in one process and no file changed in between (names, sizes, mtimes)."""
     folder = Path(source)
-    key = (str(folder.resolve()), subject, folder.stat().st_mtime_ns if folder.is_dir() else 0)
+    files = study_files(folder) if folder.is_dir() else []
+    signature = hash(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    key = (str(folder.resolve()), subject, signature)
     if key not in _LAST_STUDY:
         _LAST_STUDY.clear()
         _LAST_STUDY[key] = discover_study(source, subject, progress=progress)

@@ -44,7 +44,7 @@ LGE_CONTRAST = {
     "myocardium": 0.04,
     "papillary": 0.06,
     "core": 1.0,
-    "grey": 0.48,
+    "grey": 0.35,  # between FWHM (50 % of core) and remote + 2 SD, so core and grey zone separate
 }
 
 # Demo label scheme (config label_schemes.demo).

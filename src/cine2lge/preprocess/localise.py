@@ -123,7 +123,8 @@ def blood_pool_score(
     image_yx: np.ndarray,
     pixel_mm: float,
     radii_mm=(10, 14, 18, 23, 28, 34),
-    wall_mm: float = 8.0,
+    wall_mm: float = 5.0,
+    gap_mm: float = 1.0,
     n_sectors: int = 8,
     open_sectors: int = 1,
 ) -> np.ndarray:
@@ -137,7 +138,7 @@ def blood_pool_score(
     best = np.zeros_like(image_yx)
     for radius in radii_mm:
         disk = _mean_filter(image_yx, _disk(radius / pixel_mm))
-        inner, outer = (radius + 2) / pixel_mm, (radius + 2 + wall_mm) / pixel_mm
+        inner, outer = (radius + gap_mm) / pixel_mm, (radius + gap_mm + wall_mm) / pixel_mm
         sectors = np.sort(
             [_mean_filter(image_yx, _sector(inner, outer, s, n_sectors)) for s in range(n_sectors)],
             axis=0,
