@@ -55,7 +55,7 @@ stop_pidfile() {
     log "pid $p did not exit after 10 s"
 }
 
-node_state() { sinfo -h -N -n "$(hostname -s)" -o '%T' 2>/dev/null | head -1; }
+node_state() { sinfo -h -N -n "$(hostname -s)" -o '%T' 2>/dev/null | head -1 || true; }
 
 case "$ACTION" in
     stop)

@@ -23,6 +23,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        # mkstemp creates owner-only files; give outputs the usual umask-based permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        if tmp.is_file():
+            tmp.chmod(0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -18,7 +18,8 @@ def to_file(path: str | Path, level: int = logging.INFO) -> Iterator[logging.Log
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, mode="w")
+    path.write_text("")  # truncate once; both handles below append, so neither overwrites the other
+    handler = logging.FileHandler(path, mode="a")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)

@@ -58,6 +58,15 @@ def test_missing_phase_slice_dropped_when_configured(tmp_path, cine):
     np.testing.assert_array_equal(volume.nifti_xyzt, expected.volume[:, :, 1:])
 
 
+def test_phase_missing_in_every_slice_is_reported(tmp_path, cine):
+    _, expected = cine
+    for k in range(5):
+        _file_at(expected, k, 3).unlink()
+    volume = run(tmp_path / "s", tmp_path)
+    assert volume.nifti_xyzt.shape[3] == 5
+    assert any("trigger time gap of 60.0 ms after phase 3" in w for w in volume.warnings)
+
+
 def test_duplicated_phase_with_another_uid_is_an_error(tmp_path, cine):
     _, expected = cine
     ds = pydicom.dcmread(expected.files[0])

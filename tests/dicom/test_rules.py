@@ -50,3 +50,16 @@ def test_ingest_rules_on_a_small_sheet(repo, tmp_path):
     log = (tmp_path / "logs" / "ingest" / "S03_cine.log").read_text()
     assert "subject S03: study folder" in log and "no readable DICOM image among 1 files" in log
     assert (tmp_path / "benchmarks" / "ingest" / "S01_cine.tsv").is_file()
+
+
+def test_ingest_outputs_follow_the_sheet_row():
+    from cine2lge.dicom.outputs import ingest_paths, labels_grid_path, qc_part_paths
+
+    full = {"cine": "a", "lge": "a", "myo": "m.nii.gz"}
+    assert set(ingest_paths(full, "S1")) == {"cine", "cine_json", "lge", "lge_json", "labels", "qc"}
+    assert set(ingest_paths({"cine": "a", "lge": "", "myo": ""}, "S2")) == {"cine", "cine_json",
+                                                                           "qc"}
+    assert qc_part_paths({"cine": "a", "lge": "", "myo": "m"}, "S3") == [
+        "results/ingest/S3/qc_cine.json", "results/ingest/S3/qc_labels.json"]
+    assert labels_grid_path({"cine": "a", "lge": ""}, "S3") == "results/ingest/S3/cine.nii.gz"
+    assert labels_grid_path(full, "S1") == "results/ingest/S1/lge.nii.gz"

@@ -87,3 +87,14 @@ def test_rows_without_labels_are_skipped(tmp_path):
     cine, lge, enhancement = data.take(np.array([0, 2]))
     assert np.array_equal(cine, np.load(folder / "cine_ntyx.npy")[[1, 4]])
     assert np.array_equal(enhancement, data.enhancement_syx[[1, 4]])
+
+
+def test_an_empty_split_loads_as_zero_slices(tmp_path):
+    # What cine2lge.preprocess.dataset writes for a split without paired slices.
+    folder = tmp_path / "val"
+    folder.mkdir()
+    np.save(folder / "cine_ntyx.npy", np.zeros((0, 0, 0, 0), np.float32))
+    np.save(folder / "lge_nyx.npy", np.zeros((0, 0, 0), np.float32))
+    np.save(folder / "labels_nyx.npy", np.zeros((0, 0, 0), np.int16))
+    (folder / "manifest.tsv").write_text("row\tsubject\tsite\tslice\tlge_slice\thas_labels\n")
+    assert len(load_split(folder, LABEL_SCHEMES, ENHANCEMENT_CLASSES)) == 0

@@ -75,7 +75,8 @@ def sunnybrook(root: Path, patient: str) -> tuple[SourceVolume, dict]:
     (outer) contours, or the endocardial ones where a slice has no outer contour."""
     link = dict(line.strip().split(",") for line in (root / "sunnybrook/link.csv").open()
                 if not line.startswith("patient"))
-    headers = [pydicom.dcmread(p) for p in sorted((root / "sunnybrook/dicom" / patient).glob("*.dcm"))]
+    files = sorted((root / "sunnybrook/dicom" / patient).glob("*.dcm"))
+    headers = [pydicom.dcmread(p) for p in files]
     orientation = np.array(headers[0].ImageOrientationPatient, float)
     position = np.array([h.ImagePositionPatient for h in headers], float)
     along = np.round(slice_positions_mm(position, orientation), 2)

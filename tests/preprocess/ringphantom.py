@@ -95,7 +95,8 @@ def write_ring_phantom(
     )
     cine = cine * 800 + rng.normal(0, 15, cine.shape).astype(np.float32)
     lge_shape = (112, 108, 8)
-    lge_affine = make_affine(rotation, lge_spacing, stack_centre + lge_slice_offset_mm * n, lge_shape)
+    lge_centre = stack_centre + lge_slice_offset_mm * n
+    lge_affine = make_affine(rotation, lge_spacing, lge_centre, lge_shape)
     lge, labels = _render(
         phantom, lge_affine, lge_shape,
         {"background": 0.3, "myo": 0.05, "blood": 0.5, "rv": 0.45, "scar": 1.0}, 18.0, 1,

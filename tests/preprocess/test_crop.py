@@ -96,7 +96,8 @@ def test_crop_axes_follow_another_stack():
     lge = SourceVolume(data, lge_affine)
     world_bright = np.array([10.0, 0.0, 0.0])  # +x in world = +x of the cine crop
     data[tuple(np.round(lge.world_to_voxel(world_bright)).astype(int))] = 1.0
-    row = crop_row(lge.plane(0), 0, np.zeros(3), 64.0, 64, axes=(cine_rotation[:, 0], cine_rotation[:, 1]))
+    axes = (cine_rotation[:, 0], cine_rotation[:, 1])
+    row = crop_row(lge.plane(0), 0, np.zeros(3), 64.0, 64, axes=axes)
     crop = crop_volume(lge, [row])[0, 0]
     y, x = np.unravel_index(np.argmax(crop), crop.shape)
     assert (x - 31.5, y - 31.5) == pytest.approx((10.0, 0.0), abs=1.0)

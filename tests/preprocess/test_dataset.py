@@ -8,6 +8,7 @@ import pandas as pd
 from cine2lge.io import save_npz
 from cine2lge.preprocess.dataset import assemble_dataset
 
+
 def _subject(path, n_slices, paired, labels=True, value=0.0):
     arrays = {
         "cine_styx": np.full((n_slices, 2, 4, 4), value, np.float32),

@@ -1,5 +1,6 @@
 """Localisation on every real subject in ../shared/data: LV centre within 10 mm of the expert
-myocardium centre (MyoPS labels, Sunnybrook contours, CineMyoPS labels). Figures: docs/preprocess.md.
+myocardium centre (MyoPS labels, Sunnybrook contours, CineMyoPS labels).
+Figures: docs/preprocess.md.
 """
 
 from __future__ import annotations

@@ -1,33 +1,12 @@
 # Stage: ingest (see docs/architecture.md): DICOM study folders (or NIfTI) -> NIfTI volumes,
 # de-identified sidecars and QC. One rule per role so that subjects without LGE or labels work;
 # downstream stages ask ingest_outputs(subject) for the outputs their subject has.
+from cine2lge.dicom.outputs import ingest_paths, labels_grid_path, qc_part_paths
+
 INGEST = "results/ingest"
-
-
-def ingest_outputs(subject):
-    """Ingest outputs of a subject that its sheet row makes exist, by name: cine, cine_json,
-    qc, and lge, lge_json when `lge` is given, labels when `myo` is given."""
-    base = f"{INGEST}/{subject}"
-    outputs = {"cine": f"{base}/cine.nii.gz", "cine_json": f"{base}/cine.json"}
-    if ROWS[subject]["lge"]:
-        outputs |= {"lge": f"{base}/lge.nii.gz", "lge_json": f"{base}/lge.json"}
-    if ROWS[subject]["myo"]:
-        outputs["labels"] = f"{base}/labels.nii.gz"
-    outputs["qc"] = f"{base}/qc.json"
-    return outputs
-
-
-def _ingest_qc_parts(wildcards):
-    roles = [
-        r for r in ("cine", "lge", "labels") if r in ingest_outputs(wildcards.subject)
-    ]
-    return [f"{INGEST}/{wildcards.subject}/qc_{role}.json" for role in roles]
-
-
-def _labels_grid(wildcards):
-    # Labels lie on the LGE grid; a subject without LGE may give labels on the cine grid.
-    role = "lge" if ROWS[wildcards.subject]["lge"] else "cine"
-    return f"{INGEST}/{wildcards.subject}/{role}.nii.gz"
+# ingest_outputs(subject): that subject's ingest outputs by name (cine, cine_json, qc; lge,
+# lge_json when the sheet gives `lge`; labels when it gives `myo`), for downstream inputs.
+ingest_outputs = lambda subject: ingest_paths(ROWS[subject], subject, INGEST)
 
 
 rule ingest_cine:
@@ -43,6 +22,8 @@ rule ingest_cine:
         "benchmarks/ingest/{subject}_cine.tsv"
     group:
         "subject"
+    conda:
+        "../../envs/imaging.yaml"
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
@@ -68,6 +49,8 @@ rule ingest_lge:
         "benchmarks/ingest/{subject}_lge.tsv"
     group:
         "subject"
+    conda:
+        "../../envs/imaging.yaml"
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
@@ -83,7 +66,7 @@ rule ingest_lge:
 rule ingest_labels:
     input:
         labels=lambda wc: study_input(wc.subject, "myo"),
-        grid=_labels_grid,
+        grid=lambda wc: labels_grid_path(ROWS[wc.subject], wc.subject, INGEST),
     output:
         nifti=f"{INGEST}/{{subject}}/labels.nii.gz",
         qc=f"{INGEST}/{{subject}}/qc_labels.json",
@@ -93,6 +76,8 @@ rule ingest_labels:
         "benchmarks/ingest/{subject}_labels.tsv"
     group:
         "subject"
+    conda:
+        "../../envs/imaging.yaml"
     resources:
         mem_mb=lambda wc, attempt: 1000 * attempt,
         runtime=5,
@@ -104,7 +89,7 @@ rule ingest_labels:
 
 rule ingest_qc:
     input:
-        _ingest_qc_parts,
+        lambda wc: qc_part_paths(ROWS[wc.subject], wc.subject, INGEST),
     output:
         f"{INGEST}/{{subject}}/qc.json",
     log:
@@ -113,6 +98,8 @@ rule ingest_qc:
         "benchmarks/ingest/{subject}_qc.tsv"
     group:
         "subject"
+    conda:
+        "../../envs/imaging.yaml"
     resources:
         mem_mb=lambda wc, attempt: 500 * attempt,
         runtime=5,
@@ -133,6 +120,8 @@ rule ingest_qc_table:
         "logs/ingest/qc_table.log",
     benchmark:
         "benchmarks/ingest/qc_table.tsv"
+    conda:
+        "../../envs/imaging.yaml"
     resources:
         mem_mb=lambda wc, attempt: 1000 * attempt,
         runtime=5,

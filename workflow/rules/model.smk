@@ -6,7 +6,19 @@ MODEL = config["model"]
 MODEL_SPLITS = ("internal_test", "external_test", "predict")
 MODEL_SUBJECTS = subjects_in(*MODEL_SPLITS)
 TRAINED_WEIGHTS = "results/model/train/model.safetensors"
-MODEL_WEIGHTS = TRAINED_WEIGHTS if MODEL["weights"] == "train" else MODEL["weights"]
+
+# A relative weights path is looked up in the working directory, then in the workflow's own
+# directory (where resources/weights/ ships), so runs in any working directory find it.
+_WEIGHTS = MODEL["weights"]
+MODEL_WEIGHTS = (
+    TRAINED_WEIGHTS
+    if _WEIGHTS == "train"
+    else (
+        _WEIGHTS
+        if Path(_WEIGHTS).is_absolute() or Path(_WEIGHTS).exists()
+        else str(Path(workflow.basedir) / _WEIGHTS)
+    )
+)
 # Chunks are fixed by sheet order, so adding subjects at the end keeps earlier chunks valid.
 _CHUNK = MODEL["subjects_per_chunk"]
 MODEL_CHUNKS = {

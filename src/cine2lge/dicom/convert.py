@@ -309,4 +309,6 @@ def orientation_label(normal_lps: np.ndarray) -> str:
     """Closest anatomical plane of a slice normal (short-axis stacks are oblique)."""
     axis = int(np.argmax(np.abs(normal_lps)))
     plane = ("sagittal", "coronal", "axial")[axis]
-    return f"{plane}-like (normal LPS {np.round(normal_lps, 3).tolist()})"
+    if np.max(np.abs(normal_lps)) > 0.99:
+        return f"{plane} (normal LPS {np.round(normal_lps, 3).tolist()})"
+    return f"oblique, closest to {plane} (normal LPS {np.round(normal_lps, 3).tolist()})"

@@ -41,6 +41,27 @@ def _split_uids(uids: str | list | None) -> list[str]:
 _LAST_STUDY: dict = {}
 
 
+def phase_checks(trigger_times_ms: list[float], cardiac_number_of_images) -> list[str]:
+    """Phases missing from every slice at once leave no per-slice trace: look for a gap in the
+    trigger times and compare with CardiacNumberOfImages (a hint only: vendors differ)."""
+    notes = []
+    try:
+        expected = int(cardiac_number_of_images)
+    except (TypeError, ValueError):
+        expected = None
+    if expected and expected != len(trigger_times_ms):
+        notes.append(f"{len(trigger_times_ms)} phases found, CardiacNumberOfImages says {expected}")
+    if len(trigger_times_ms) >= 3:
+        steps = np.diff(trigger_times_ms)
+        largest = int(np.argmax(steps))
+        if steps[largest] > 1.5 * np.median(steps):
+            notes.append(
+                f"trigger time gap of {steps[largest]:.1f} ms after phase {largest + 1} (median"
+                f" step {np.median(steps):.1f} ms): phases missing in every slice?"
+            )
+    return notes
+
+
 def _cached_study(source, subject: str, progress: bool):
     """discover_study, reusing the last result when the cine and the LGE of one folder are
     converted in one process and no file changed in between (names, sizes, mtimes)."""
@@ -82,6 +103,10 @@ def convert_study(source: str | Path, subject: str, role: str, config: dict | No
     volume = stack_volume(stack.frames, subject, cine=role == "cine", overrides=config,
                           default_step_mm=default_step, threads=threads)
     notes = stack.notes + (stray_slices(study, stack, config) if role == "lge" else [])
+    if role == "cine":
+        notes += phase_checks(volume.trigger_times_ms, header.get("CardiacNumberOfImages"))
+    for note in notes:
+        log.warning("subject %s: %s", subject, note)
     volume.warnings[:0] = study.warnings + [f"subject {subject}: {n}" for n in notes]
     volume.qc.update(
         source="dicom",

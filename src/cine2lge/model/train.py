@@ -43,7 +43,7 @@ class TrainSettings:
 
     steps: int = 4000
     batch_size: int = 8
-    learning_rate: float = 2e-4
+    learning_rate: float = 4e-4
     weight_decay: float = 1e-4
     warmup_steps: int = 100
     ema_decay: float = 0.999

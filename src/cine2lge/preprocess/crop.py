@@ -139,7 +139,8 @@ def _antialias(image: sitk.Image, source_spacing_mm: np.ndarray, target_mm: floa
     variance = np.maximum(target_mm**2 - np.asarray(source_spacing_mm) ** 2, 0.0) / (2.355**2)
     if not np.any(variance > 0):
         return image
-    return sitk.DiscreteGaussian(image, [float(variance[0]), float(variance[1]), 0.0], 32, 0.01, True)
+    variances = [float(variance[0]), float(variance[1]), 0.0]  # never across slices
+    return sitk.DiscreteGaussian(image, variances, 32, 0.01, True)
 
 
 def resample_slice(
@@ -154,7 +155,8 @@ def resample_slice(
     if labels:
         interpolator = sitk.sitkNearestNeighbor
     else:
-        source = _antialias(sitk.Cast(source, sitk.sitkFloat32), volume.spacing_mm[:2], row.spacing_mm)
+        source = sitk.Cast(source, sitk.sitkFloat32)
+        source = _antialias(source, volume.spacing_mm[:2], row.spacing_mm)
         interpolator = sitk.sitkLinear
     resampled = sitk.Resample(source, _reference(row), sitk.Transform(), interpolator, 0.0)
     return sitk.GetArrayFromImage(resampled)[0]  # (1, y, x) -> (y, x)

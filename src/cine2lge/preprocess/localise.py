@@ -3,17 +3,22 @@
 Image-based (`localise_lv`): every slice is resampled to a working grid of `work_mm` pixels that is
 aligned across the stack (same in-plane axes, centred on one line along the normal), then scored:
 
-- blood pool: the LV cavity is a bright disk surrounded by a dark ring of myocardium. A ring
-  filter (mean over a disk of radius r minus mean over the annulus r..r + wall) at several radii
-  scores that shape; the RV (a crescent with a thin wall) and round vessels without a thick dark
-  wall score lower.
-- motion (cine with T > 1): the temporal standard deviation, smoothed, is high where the walls
-  move; it weights the blood-pool score so bright static structures (fat, stomach) lose.
-  Single-frame cine (MyoPS) falls back to blood pool + position prior only.
+- blood pool ("bright, round"): the LV cavity is a bright disk enclosed by darker myocardium. A
+  ring filter at several radii compares the disk mean with a thin annulus just outside it, split
+  into 8 sectors; all but the brightest sector must be darker than the disk (the LV wall may
+  border bright fat or the RV on one side). Bright bands (subcutaneous fat) and the crescent RV
+  have several bright sectors and score low. Computed on the temporal mean image.
+- motion ("moving", cine with T > 1): the temporal standard deviation, averaged over slices and
+  smoothed to heart size, weights the score, so static bright structures (stomach, liver
+  vessels) lose against the beating heart. Single-frame cine (MyoPS C0) has no motion term: the
+  blood-pool score and the position prior alone decide.
 - position prior: a broad Gaussian around the image centre (scans are planned on the heart).
 
-The stack-level centre is the peak of the score summed over slices; each slice's centre is the
-best peak within `search_radius_mm` of it, and the LV axis is a weighted line fit through those.
+Stack consistency: the LV is present on nearly every slice while distractors are strong on a
+few, so the stack-level centre maximises the sum over slices of log(floor + score) rather than
+the summed score. Each slice's centre is then its best score within `search_radius_mm` of that
+point; slices with a weak response (apex, above the base) get no weight, and the LV axis is a
+weighted line fit through the rest (the slice normal when fewer than 3 slices remain).
 
 Label-based (`lv_axis_from_labels`): myocardium centroid per labelled slice, same line fit.
 """
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage, signal
 
-from cine2lge.preprocess.crop import crop_volume, crop_row
+from cine2lge.preprocess.crop import crop_row, crop_volume
 from cine2lge.preprocess.volume import SlicePlane, SourceVolume
 
 
@@ -95,7 +100,9 @@ def lv_axis_from_labels(labels: SourceVolume, myocardium_labels: list[int]) -> L
         centres.append(labels.voxel_to_world([mean_xy[0], mean_xy[1], k]))
         weights.append(float(len(xy)))
     if not any(w > 0 for w in weights):
-        raise ValueError(f"{labels.path}: no myocardium labels {myocardium_labels} in the label map")
+        raise ValueError(
+            f"{labels.path}: no myocardium labels {myocardium_labels} in the label map"
+        )
     return fit_axis(centres, weights, labels.plane(0).normal, "labels")
 
 
@@ -148,23 +155,6 @@ def blood_pool_score(
     return best
 
 
-def motion_ring_score(
-    std_yx: np.ndarray, pixel_mm: float, radii_mm=(18, 23, 28, 34)
-) -> np.ndarray:
-    """Contraction score from a temporal-SD map: the endocardial border of a ventricle moves (a
-    ring of high SD at radius ~r) around a cavity that stays blood (low SD in its centre)."""
-    best = np.zeros_like(std_yx)
-    for radius in radii_mm:
-        ring = _mean_filter(std_yx, _annulus(0.7 * radius / pixel_mm, 1.3 * radius / pixel_mm))
-        core = _mean_filter(std_yx, _disk(0.4 * radius / pixel_mm))
-        best = np.maximum(best, ring - core)
-    return best
-
-
-def _annulus(inner_px: float, outer_px: float) -> np.ndarray:
-    return _sector(inner_px, outer_px, 0, 1)
-
-
 @dataclass
 class _WorkStack:
     frames_styx: np.ndarray  # working-grid images, intensities normalised to ~[0, 1]
@@ -193,6 +183,7 @@ def localise_lv(
     search_radius_mm: float = 20.0,
     prior_sigma_fraction: float = 0.3,
     motion_sigma_mm: float = 15.0,
+    consistency_floor: float = 0.05,
 ) -> LVAxis:
     """LV axis of a cine stack (x, y, slice, time) from the images alone."""
     stack = _work_stack(cine, work_mm)
@@ -211,8 +202,9 @@ def localise_lv(
     scores = np.stack([blood_pool_score(f.mean(0), work_mm) for f in stack.frames_styx])
     scores = scores / max(float(scores.max()), 1e-9)
     scores = scores * prior
-    # Weight slices by their best score so slices above the base or below the apex count less.
-    total = scores.sum(0)
+    # The LV is present on (nearly) every slice; distractors (stomach, liver vessels, fat) are
+    # strong on a few. A sum of logs rewards consistency over the stack rather than peak height.
+    total = np.log(consistency_floor + scores).sum(0)
     peak = np.array(np.unravel_index(np.argmax(total), total.shape), float)  # (y, x)
     radius_px = search_radius_mm / work_mm
     near = (y - peak[0]) ** 2 + (x - peak[1]) ** 2 <= radius_px**2

@@ -17,7 +17,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SlicePlane:
-    """A 2D image plane in RAS world mm: voxel (i, j) is at origin + i*spacing[0]*u + j*spacing[1]*v."""
+    """A 2D image plane in RAS world mm: voxel (i, j) is at
+    origin + i*spacing[0]*u + j*spacing[1]*v."""
 
     origin_mm: np.ndarray  # (3,)
     u: np.ndarray  # (3,) unit, along x (columns)
@@ -73,7 +74,9 @@ class SourceVolume:
         if data.ndim == 3:
             data = data[..., None]
         if data.ndim != 4:
-            raise ValueError(f"{path}: expected a 3D or 4D NIfTI (x, y, slice[, time]), got {data.shape}")
+            raise ValueError(
+                f"{path}: expected a 3D or 4D NIfTI (x, y, slice[, time]), got {data.shape}"
+            )
         return cls(data, np.asarray(image.affine, dtype=float), str(path))
 
     @property
