@@ -1,0 +1,1 @@
+"""Tests of cine2lge.preprocess."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cine2lge.io import save_npz
 from cine2lge.preprocess.dataset import assemble_dataset
@@ -31,9 +32,9 @@ def test_assemble_memmapped_dataset(tmp_path):
          "npz": _subject(tmp_path / "b.npz", 2, [True, True], labels=False, value=0.2)},
     ]
     table = assemble_dataset(subjects, tmp_path / "train")
-    cine = np.load(tmp_path / "train/cine.npy", mmap_mode="r")
-    lge = np.load(tmp_path / "train/lge.npy", mmap_mode="r")
-    labels = np.load(tmp_path / "train/labels.npy", mmap_mode="r")
+    cine = np.load(tmp_path / "train/cine_ntyx.npy", mmap_mode="r")
+    lge = np.load(tmp_path / "train/lge_nyx.npy", mmap_mode="r")
+    labels = np.load(tmp_path / "train/labels_nyx.npy", mmap_mode="r")
     assert isinstance(cine, np.memmap)
     assert cine.shape == (4, 2, 4, 4) and lge.shape == (4, 4, 4) and labels.shape == (4, 4, 4)
     np.testing.assert_allclose(cine[:, 0, 0, 0], [0.1, 0.1, 0.2, 0.2])
@@ -47,7 +48,7 @@ def test_assemble_memmapped_dataset(tmp_path):
     assert list(manifest["has_labels"]) == [True, True, False, False]
     assert list(manifest["label_scheme"]) == ["myops", "myops", "demo", "demo"]
     assert sorted(p.name for p in tmp_path.joinpath("train").iterdir()) == [
-        "cine.npy", "labels.npy", "lge.npy", "manifest.tsv"
+        "cine_ntyx.npy", "labels_nyx.npy", "lge_nyx.npy", "manifest.tsv"
     ]
 
 
@@ -56,11 +57,26 @@ def test_rebuild_replaces_the_folder_and_leaves_no_temporary(tmp_path):
     entry = {"subject": "a", "site": "s1", "label_scheme": "myops", "npz": npz}
     assemble_dataset([entry, {**entry, "subject": "b"}], tmp_path / "train")
     assemble_dataset([entry], tmp_path / "train")
-    assert np.load(tmp_path / "train/cine.npy").shape[0] == 2
+    assert np.load(tmp_path / "train/cine_ntyx.npy").shape[0] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "train"]
 
 
 def test_empty_split(tmp_path):
     table = assemble_dataset([], tmp_path / "val")
     assert len(table) == 0
-    assert np.load(tmp_path / "val/cine.npy").shape[0] == 0
+    assert np.load(tmp_path / "val/cine_ntyx.npy").shape[0] == 0
+
+
+def test_model_stage_reads_the_dataset(tmp_path):
+    """Contract with cine2lge.model.data: per-row label schemes give the enhancement mask."""
+    data = pytest.importorskip("cine2lge.model.data")
+    subjects = [
+        {"subject": "a", "site": "s1", "label_scheme": "myops",
+         "npz": _subject(tmp_path / "a.npz", 2, [True, True])},  # labels 2221 = myops scar
+    ]
+    assemble_dataset(subjects, tmp_path / "train")
+    schemes = {"myops": {"myocardium": [200, 1220, 2221], "hyperintense": [2221]},
+               "demo": {"myocardium": [2, 4, 5], "hyperintense": [5]}}
+    split = data.load_split(tmp_path / "train", schemes, ["hyperintense"], default_scheme="demo")
+    assert len(split) == 2
+    assert split.enhancement_syx.all()

@@ -22,6 +22,13 @@ def settings(**changes) -> Settings:
     return Settings(**(values | changes))
 
 
+def test_settings_from_the_shipped_config(repo):
+    import yaml
+
+    config = yaml.safe_load((repo / "config/config.yaml").read_text())
+    assert Settings.from_config(config["preprocess"]) == settings(use_labels=True)
+
+
 @pytest.fixture(scope="module")
 def phantom_subject(tmp_path_factory):
     directory = tmp_path_factory.mktemp("phantom")

@@ -4,31 +4,22 @@ PREPROCESS = "results/preprocess"
 DATASET_SPLITS = ("train", "val")
 
 
-def preprocess_inputs(wildcards):
-    """Ingest volumes of a subject: LGE only when its sheet row has `lge`, labels only with `myo`."""
-    row = ROWS[wildcards.subject]
-    inputs = {"cine": f"results/ingest/{wildcards.subject}/cine.nii.gz"}
-    if row["lge"]:
-        inputs["lge"] = f"results/ingest/{wildcards.subject}/lge.nii.gz"
-    if row["myo"]:
-        inputs["labels"] = f"results/ingest/{wildcards.subject}/labels.nii.gz"
-    return inputs
-
-
-def myocardium_labels(wildcards):
-    """Integer labels of the myocardium in the subject's label scheme."""
-    scheme = ROWS[wildcards.subject]["label_scheme"]
-    return config["label_schemes"][scheme]["myocardium"]
-
-
-def dataset_subjects(split):
-    """Subjects of a split that can give paired slices (those with LGE), in sheet order."""
-    return [s for s in subjects_in(split) if ROWS[s]["lge"]]
+# Ingest volumes of each subject: the LGE only when its sheet row has `lge`, labels only with `myo`.
+PREPROCESS_INPUTS = {
+    s: {"cine": f"results/ingest/{s}/cine.nii.gz"}
+    | ({"lge": f"results/ingest/{s}/lge.nii.gz"} if row["lge"] else {})
+    | ({"labels": f"results/ingest/{s}/labels.nii.gz"} if row["myo"] else {})
+    for s, row in ROWS.items()
+}
+# Subjects of a training split that can give paired slices (those with LGE), in sheet order.
+DATASET_SUBJECTS = {
+    split: [s for s in subjects_in(split) if ROWS[s]["lge"]] for split in DATASET_SPLITS
+}
 
 
 rule preprocess_subject:
     input:
-        unpack(preprocess_inputs),
+        unpack(lambda wc: PREPROCESS_INPUTS[wc.subject]),
     output:
         paired=f"{PREPROCESS}/{{subject}}/paired.npz",
         geometry=f"{PREPROCESS}/{{subject}}/geometry.json",
@@ -47,7 +38,9 @@ rule preprocess_subject:
         runtime=10,
     params:
         settings=config["preprocess"],
-        myocardium=myocardium_labels,
+        myocardium=lambda wc: config["label_schemes"][
+            ROWS[wc.subject]["label_scheme"]
+        ]["myocardium"],
     script:
         "../../scripts/preprocess.py"
 
@@ -55,7 +48,7 @@ rule preprocess_subject:
 rule dataset:
     input:
         lambda wc: expand(
-            f"{PREPROCESS}/{{subject}}/paired.npz", subject=dataset_subjects(wc.split)
+            f"{PREPROCESS}/{{subject}}/paired.npz", subject=DATASET_SUBJECTS[wc.split]
         ),
     output:
         directory("results/dataset/{split}"),
@@ -77,7 +70,7 @@ rule dataset:
                 "site": ROWS[s]["site"],
                 "label_scheme": ROWS[s]["label_scheme"],
             }
-            for s in dataset_subjects(wc.split)
+            for s in DATASET_SUBJECTS[wc.split]
         ],
     script:
         "../../scripts/dataset.py"

@@ -37,7 +37,7 @@ rule quantify_lesions:
     benchmark:
         "benchmarks/quantify/{subject}.tsv"
     group:
-        "subject"
+        "subject_results"
     conda:
         "../../envs/imaging.yaml"
     resources:

@@ -31,7 +31,7 @@ rule report_similarity_subject:
     benchmark:
         "benchmarks/report/similarity/{subject}.tsv"
     group:
-        "subject"
+        "subject_results"
     conda:
         "../../envs/report.yaml"
     resources:

@@ -1,0 +1,1 @@
+"""Preprocessing: LV localisation, crops, normalisation, cine-LGE pairing (docs/preprocess.md)."""

@@ -1,8 +1,8 @@
 """Assemble the paired crops of a split into memory-mapped arrays for training.
 
 `results/dataset/{split}/` (the contract cine2lge.model.data reads):
-- `cine.npy` float32 (pair, time, y, x), `lge.npy` float32 (pair, y, x), both in [0, 1],
-- `labels.npy` int16 (pair, y, x) in each subject's own label scheme; -1 everywhere for
+- `cine_ntyx.npy` float32 (pair, time, y, x), `lge_nyx.npy` float32 (pair, y, x), both in [0, 1],
+- `labels_nyx.npy` int16 (pair, y, x) in each subject's own label scheme; -1 everywhere for
   subjects without labels,
 - `manifest.tsv`: row, subject, site, slice (cine source slice), lge_slice, has_labels,
   label_scheme.
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-DATASET_FILES = ("cine.npy", "lge.npy", "labels.npy", "manifest.tsv")
+DATASET_FILES = ("cine_ntyx.npy", "lge_nyx.npy", "labels_nyx.npy", "manifest.tsv")
 MANIFEST_COLUMNS = ["row", "subject", "site", "slice", "lge_slice", "has_labels", "label_scheme"]
 
 
@@ -66,9 +66,9 @@ def _write(subjects: list[dict], out_dir: Path) -> pd.DataFrame:
     total = sum(counts)
     frames, grid = (shapes[0], shapes[1]) if shapes else (0, 0)
     manifest = []
-    cine = _open(out_dir / "cine.npy", np.float32, (total, frames, grid, grid))
-    lge = _open(out_dir / "lge.npy", np.float32, (total, grid, grid))
-    labels = _open(out_dir / "labels.npy", np.int16, (total, grid, grid))
+    cine = _open(out_dir / "cine_ntyx.npy", np.float32, (total, frames, grid, grid))
+    lge = _open(out_dir / "lge_nyx.npy", np.float32, (total, grid, grid))
+    labels = _open(out_dir / "labels_nyx.npy", np.int16, (total, grid, grid))
     row = 0
     for entry, count in zip(tqdm(subjects, desc="dataset"), counts, strict=True):
         if count == 0:

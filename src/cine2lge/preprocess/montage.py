@@ -62,7 +62,7 @@ def qc_montage(
                 if mask.any() and not mask.all():
                     axis.contour(mask, levels=[0.5], colors="yellow", linewidths=0.6)
     figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.25 / len(rows)))  # room for the title
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=80, format="png")
     plt.close(figure)

@@ -1,0 +1,388 @@
+"""Training of the segmentation UNet: Dice-CE loss, MONAI augmentation, AdamW + EMA, resumable.
+
+Same conventions as the diffusion model (cine2lge.model.train): the batch and augmentation of
+step n are pure functions of (seed, n), checkpoints (cine2lge.model.checkpoint) hold weights, EMA,
+optimiser and RNG states, SIGTERM saves a checkpoint, and the exported weights are the EMA
+weights as safetensors with the spec in the metadata.
+
+Training rows: every crop slice with labelled myocardium (and, where the subject has an LGE, a
+paired LGE slice: the labels sit on the LGE crop, which registration aligned with the cine), its
+image being the cine frame closest to the cardiac phase the labels were drawn at.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from monai.data import get_track_meta, set_track_meta
+from monai.losses import DiceCELoss
+from monai.transforms import (
+    Compose,
+    RandAdjustContrastd,
+    RandAffined,
+    RandFlipd,
+    RandGaussianNoised,
+    RandRotate90d,
+    RandScaleIntensityd,
+)
+from torch.optim.swa_utils import AveragedModel
+from tqdm import tqdm
+
+from cine2lge.io import atomic_path
+from cine2lge.model import checkpoint as ckpt
+from cine2lge.model.data import step_seed
+from cine2lge.model.train import TrainingPreempted, _StopFlag, ema_with_warmup
+from cine2lge.segment.evaluate import dice_per_class, reference_rows
+from cine2lge.segment.net import (
+    CLASSES,
+    WEIGHTS_FORMAT,
+    SegmentSpec,
+    build_segmenter,
+    label_frame,
+)
+
+log = logging.getLogger("cine2lge.segment.train")
+METRICS_COLUMNS = ["step", "split", "metric", "value"]
+
+
+@dataclass
+class LabelledSlices:
+    """Training rows: images (N, 1, y, x) float32 in [0, 1], classes (N, y, x) uint8, and the
+    subject and crop row of each."""
+
+    images_nyx: np.ndarray
+    classes_nyx: np.ndarray
+    subjects: list[str] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.classes_nyx)
+
+    def subset(self, subjects: set[str]) -> LabelledSlices:
+        keep = np.array([s in subjects for s in self.subjects], dtype=bool)
+        return LabelledSlices(
+            self.images_nyx[keep], self.classes_nyx[keep],
+            [s for s, k in zip(self.subjects, keep, strict=True) if k],
+            [r for r, k in zip(self.rows, keep, strict=True) if k],
+        )
+
+
+def labelled_rows(subject: str, arrays: dict, scheme: dict, phase_fraction: float):
+    """(images (n, 1, y, x), classes (n, y, x), rows) of one subject's paired.npz arrays."""
+    if "labels_syx" not in arrays:
+        raise ValueError(f"subject {subject}: paired.npz has no labels_syx (no 'myo' labels)")
+    cine_styx, labels_syx = arrays["cine_styx"], arrays["labels_syx"]
+    if cine_styx.shape[0] != labels_syx.shape[0] or cine_styx.shape[2:] != labels_syx.shape[1:]:
+        raise ValueError(f"subject {subject}: cine_styx {cine_styx.shape} and labels_syx"
+                         f" {labels_syx.shape} are not on the same (slice, y, x) crop grid")
+    rows, classes = reference_rows(arrays, scheme)
+    frame = label_frame(cine_styx.shape[1], phase_fraction)
+    images = cine_styx[rows, frame][:, None].astype(np.float32)
+    return images, classes, rows.tolist()
+
+
+def load_labelled(
+    paired: dict[str, str | Path], schemes: dict[str, dict], phase_fraction: float
+) -> LabelledSlices:
+    """Training rows of several subjects ({subject: paired.npz}, {subject: label scheme})."""
+    images, classes, subjects, rows = [], [], [], []
+    for subject, path in paired.items():
+        with np.load(path) as npz:
+            arrays = {k: npz[k] for k in ("cine_styx", "labels_syx", "paired") if k in npz}
+        try:
+            x, y, r = labelled_rows(subject, arrays, schemes[subject], phase_fraction)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+        images.append(x)
+        classes.append(y)
+        subjects += [subject] * len(r)
+        rows += r
+    if not images or sum(len(c) for c in classes) == 0:
+        raise ValueError(f"no labelled slices with myocardium in {len(paired)} subjects")
+    return LabelledSlices(np.concatenate(images), np.concatenate(classes), subjects, rows)
+
+
+@dataclass
+class SegmentTrainSettings:
+    """The config's `segment.train` section (documented in config/config.yaml)."""
+
+    steps: int = 1500
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    ema_decay: float = 0.99
+    seed: int = 2026
+    log_every: int = 50
+    val_every: int = 250
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 2
+    augment: dict = field(default_factory=lambda: {
+        "flip_prob": 0.5, "rotate90_prob": 0.5, "affine_prob": 0.7, "rotate_deg": 20.0,
+        "scale": 0.15, "translate_px": 6.0, "noise_prob": 0.3, "noise_std": 0.05,
+        "gamma_prob": 0.3, "gamma": [0.7, 1.5], "intensity_scale": 0.2,
+    })
+
+    def learning_rate_at(self, step: int) -> float:
+        """Constant for the first half, then linear decay to 5 % at `steps`."""
+        half = self.steps / 2
+        if step < half:
+            return self.learning_rate
+        return self.learning_rate * max(0.05, 1.0 - (step - half) / max(1.0, half))
+
+
+def augmentation(flip_prob: float, rotate90_prob: float, affine_prob: float, rotate_deg: float,
+                 scale: float, translate_px: float, noise_prob: float, noise_std: float,
+                 gamma_prob: float, gamma, intensity_scale: float) -> Compose:
+    """One random geometric transform for image and labels (nearest for the labels), then
+    intensity changes (gamma, gain, noise) on the image only, since scanners differ in contrast."""
+    keys = ["image", "classes"]
+    return Compose([
+        RandFlipd(keys, prob=flip_prob, spatial_axis=0),
+        RandFlipd(keys, prob=flip_prob, spatial_axis=1),
+        RandRotate90d(keys, prob=rotate90_prob, max_k=3),
+        RandAffined(
+            keys, prob=affine_prob, rotate_range=np.deg2rad(rotate_deg),
+            scale_range=(scale, scale), translate_range=(translate_px, translate_px),
+            mode=("bilinear", "nearest"), padding_mode="zeros",
+        ),
+        RandAdjustContrastd("image", prob=gamma_prob, gamma=tuple(gamma)),
+        RandScaleIntensityd("image", factors=intensity_scale, prob=0.5),
+        RandGaussianNoised("image", prob=noise_prob, std=noise_std),
+    ])
+
+
+class SegmentBatches:
+    """Deterministic batches: batch(step) is a pure function of (data, seed, step)."""
+
+    def __init__(self, data: LabelledSlices, batch_size: int, seed: int, augment: dict | None):
+        self.data, self.batch_size, self.seed = data, batch_size, seed
+        self.transform = augmentation(**augment) if augment else None
+
+    def indices(self, step: int) -> np.ndarray:
+        n, per_epoch = len(self.data), max(1, len(self.data) // self.batch_size)
+        epoch, position = divmod(step, per_epoch)
+        order = np.random.default_rng(step_seed(self.seed, epoch, stream=1)).permutation(n)
+        order = np.tile(order, 1 + self.batch_size // max(1, n))  # tiny data sets wrap around
+        return order[position * self.batch_size : (position + 1) * self.batch_size]
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images (B, 1, H, W) float32, classes (B, 1, H, W) int64) on the CPU."""
+        index = np.sort(self.indices(step))
+        images = self.data.images_nyx[index].copy()
+        classes = self.data.classes_nyx[index][:, None].astype(np.float32)
+        if self.transform is not None:
+            self.transform.set_random_state(seed=step_seed(self.seed, step, stream=2) % 2**32)
+            tracking = get_track_meta()
+            set_track_meta(False)  # plain tensors: faster, and no metadata is needed here
+            try:
+                for i in range(len(images)):
+                    out = self.transform({"image": images[i], "classes": classes[i]})
+                    images[i] = np.asarray(out["image"])
+                    classes[i] = np.asarray(out["classes"])
+            finally:
+                set_track_meta(tracking)
+        return (torch.from_numpy(np.ascontiguousarray(images)),
+                torch.from_numpy(np.rint(classes).astype(np.int64)))
+
+
+class SegmentTrainer:
+    def __init__(self, spec: SegmentSpec, settings: SegmentTrainSettings,
+                 train_data: LabelledSlices, val_data: LabelledSlices | None,
+                 checkpoint_dir: str | Path, device: torch.device, phase_fraction: float = 0.0):
+        self.spec, self.settings, self.device = spec, settings, device
+        self.train_data, self.val_data = train_data, val_data
+        self.phase_fraction = phase_fraction
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.metrics_path = self.checkpoint_dir / "metrics.tsv"
+        torch.manual_seed(settings.seed)  # the initial weights
+        self.model = build_segmenter(spec).to(device)
+        self.ema = AveragedModel(
+            self.model, multi_avg_fn=ema_with_warmup(settings.ema_decay), use_buffers=True
+        )
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        )
+        self.loss_function = DiceCELoss(to_onehot_y=True, softmax=True)
+        self.batches = SegmentBatches(train_data, settings.batch_size, settings.seed,
+                                      settings.augment)
+        self.step = 0
+
+    def metadata(self) -> dict[str, str]:
+        return {
+            "format": WEIGHTS_FORMAT,
+            "spec": self.spec.to_json(),
+            "classes": json.dumps(CLASSES),
+            "phase_fraction": str(self.phase_fraction),
+            "train_settings": json.dumps(asdict(self.settings), sort_keys=True),
+            "train_subjects": str(len(set(self.train_data.subjects))),
+            "train_slices": str(len(self.train_data)),
+            "step": str(self.step),
+        }
+
+    def save_checkpoint(self) -> Path:
+        return ckpt.save_checkpoint(
+            self.checkpoint_dir, self.step, self.model, self.ema, self.optimizer,
+            self.metadata(), keep=self.settings.keep_checkpoints,
+        )
+
+    def resume(self) -> bool:
+        """Continue from the newest checkpoint in checkpoint_dir, if any."""
+        target = ckpt.latest_checkpoint(self.checkpoint_dir)
+        if target is None:
+            return False
+        saved = SegmentSpec.from_json(ckpt.read_metadata(target)["spec"])
+        if saved != self.spec:
+            raise ValueError(
+                f"checkpoint {target}: segmentation spec {saved} differs from the configured"
+                f" {self.spec}; delete {self.checkpoint_dir} to start again"
+            )
+        self.step, _ = ckpt.load_checkpoint(target, self.model, self.ema, self.optimizer)
+        if self.metrics_path.is_file():  # rows after the checkpoint would be logged twice
+            table = pd.read_csv(self.metrics_path, sep="\t")
+            with atomic_path(self.metrics_path) as tmp:
+                table[table["step"] <= self.step].to_csv(tmp, sep="\t", index=False)
+        log.info("resumed from %s at step %d", target, self.step)
+        return True
+
+    def _append_metrics(self, rows: list[dict]) -> None:
+        self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        header = not self.metrics_path.is_file()
+        pd.DataFrame(rows, columns=METRICS_COLUMNS).to_csv(
+            self.metrics_path, sep="\t", index=False, header=header, mode="a"
+        )
+
+    def train_step(self) -> float:
+        self.model.train()
+        images, classes = self.batches.batch(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.settings.learning_rate_at(self.step)
+        loss = self.loss_function(self.model(images.to(self.device)), classes.to(self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.ema.update_parameters(self.model)
+        self.step += 1
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Dice per class of the EMA model's argmax on the val slices (pooled over slices)."""
+        if self.val_data is None or len(self.val_data) == 0:
+            return {}
+        predicted = predict_classes(self.ema.module, self.val_data.images_nyx, self.device)
+        dice = dice_per_class(predicted, self.val_data.classes_nyx)
+        return {f"dice_{name}": value for name, value in dice.items()}
+
+    def run(self, progress: bool = True) -> None:
+        s = self.settings
+        running, count, started = 0.0, 0, time.monotonic()
+        with _StopFlag() as stop, tqdm(total=s.steps, initial=self.step, desc="segment train",
+                                       disable=not progress, mininterval=5) as bar:
+            while self.step < s.steps:
+                running += self.train_step()
+                count += 1
+                bar.update(1)
+                rows = []
+                if self.step % s.log_every == 0 or self.step == s.steps:
+                    seconds = (time.monotonic() - started) / count
+                    rows += [_row(self.step, "train", "loss", running / count),
+                             _row(self.step, "train", "learning_rate",
+                                  s.learning_rate_at(self.step - 1)),
+                             _row(self.step, "train", "seconds_per_step", seconds)]
+                    bar.set_postfix(loss=f"{running / count:.4f}")
+                    running, count, started = 0.0, 0, time.monotonic()
+                if self.step % s.val_every == 0 or self.step == s.steps:
+                    metrics = self.validate()
+                    rows += [_row(self.step, "val", k, v) for k, v in metrics.items()]
+                    if metrics:
+                        log.info("step %d val %s", self.step,
+                                 " ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+                if rows:
+                    self._append_metrics(rows)
+                if self.step % s.checkpoint_every == 0 or self.step == s.steps:
+                    self.save_checkpoint()
+                if stop.signal_name:
+                    where = self.save_checkpoint()
+                    raise TrainingPreempted(
+                        f"segmentation training stopped by {stop.signal_name} after step"
+                        f" {self.step} of {s.steps}; checkpoint saved to {where}; rerun the same"
+                        " command (or the train_segment rule) to resume from it"
+                    )
+
+    def export(self, weights_path: str | Path, metrics_path: str | Path | None = None) -> str:
+        """Write the EMA weights (safetensors + metadata + .sha256); return the sha256."""
+        ckpt.save_weights(weights_path, self.ema.module.state_dict(), self.metadata())
+        if metrics_path is not None and self.metrics_path.is_file():
+            with atomic_path(metrics_path) as tmp:
+                tmp.write_bytes(self.metrics_path.read_bytes())
+        return ckpt.write_sha256(weights_path)
+
+
+def _row(step, split, metric, value) -> dict:
+    return {"step": step, "split": split, "metric": metric, "value": value}
+
+
+@torch.no_grad()
+def predict_classes(model: torch.nn.Module, images_nyx: np.ndarray, device: torch.device,
+                    batch_size: int = 64) -> np.ndarray:
+    """Argmax classes (N, y, x) uint8 of images (N, 1, y, x)."""
+    return predict_probabilities(model, images_nyx, device, batch_size).argmax(1).astype(np.uint8)
+
+
+@torch.no_grad()
+def predict_probabilities(model: torch.nn.Module, images_nyx: np.ndarray, device: torch.device,
+                          batch_size: int = 64) -> np.ndarray:
+    """Softmax class probabilities (N, class, y, x) float32 of images (N, 1, y, x)."""
+    model.eval()
+    out = []
+    for start in range(0, len(images_nyx), batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(images_nyx[start:start + batch_size]))
+        out.append(torch.softmax(model(batch.float().to(device)), dim=1).cpu().numpy())
+    if not out:
+        return np.zeros((0, len(CLASSES), *images_nyx.shape[2:]), dtype=np.float32)
+    return np.concatenate(out).astype(np.float32)
+
+
+def train(spec: SegmentSpec, settings: SegmentTrainSettings, train_data: LabelledSlices,
+          val_data: LabelledSlices | None, checkpoint_dir: str | Path, weights_path: str | Path,
+          metrics_path: str | Path | None, device: torch.device, phase_fraction: float,
+          progress: bool = True) -> SegmentTrainer:
+    """Train (resuming when checkpoint_dir holds a checkpoint) and export the EMA weights."""
+    trainer = SegmentTrainer(spec, settings, train_data, val_data, checkpoint_dir, device,
+                             phase_fraction)
+    trainer.resume()
+    log.info("training segmentation %s on %d slices of %d subjects (val %d), device %s, from"
+             " step %d", spec.to_json(), len(train_data), len(set(train_data.subjects)),
+             0 if val_data is None else len(val_data), device, trainer.step)
+    trainer.run(progress=progress)
+    trainer.export(weights_path, metrics_path)
+    return trainer
+
+
+def train_segmenter(train_paired: dict[str, str], val_paired: dict[str, str],
+                    schemes: dict[str, dict], section: dict, grid_size: int,
+                    checkpoint_dir: str | Path, weights_path: str | Path,
+                    metrics_path: str | Path, use_gpu: bool = False,
+                    threads: int | None = None) -> SegmentTrainer:
+    """Stage entry (rule train_segment): train on the labelled subjects' paired.npz files.
+
+    `section` is the config's `segment` section, `schemes` the label scheme of each subject.
+    """
+    from cine2lge.model.runtime import pick_device, set_threads
+
+    set_threads(threads)
+    phase = float(section["label_phase_fraction"])
+    train_data = load_labelled(train_paired, schemes, phase)
+    val_data = load_labelled(val_paired, schemes, phase) if val_paired else None
+    spec = SegmentSpec.from_config(section["net"], grid_size)
+    known = {f.name for f in fields(SegmentTrainSettings)}  # the rest are job resources
+    settings = SegmentTrainSettings(**{k: v for k, v in section["train"].items() if k in known})
+    return train(spec, settings, train_data, val_data, checkpoint_dir, weights_path,
+                 metrics_path, pick_device(use_gpu), phase)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cine2lge.model.checkpoint import WeightsChecksumError
+from cine2lge.segment.net import SegmentSpec
+from cine2lge.segment.predict import load_segmenter, predict_subject
+from cine2lge.segment.train import LabelledSlices, SegmentTrainer, SegmentTrainSettings
+
+from .rings import ring_classes, ring_image, ring_set
+
+SPEC = SegmentSpec(channels=(8, 16, 32), strides=(2, 2), num_res_units=1, dropout=0.0,
+                   image_size=(32, 32))
+POSTPROCESS = {"max_closing_px": 2, "min_cavity_px": 4, "max_wall_hole_px": 6,
+               "drop_open_slices": True}
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("weights")
+    images, classes = ring_set(48, 32, seed=10)
+    data = LabelledSlices(images, classes, ["S"] * 48, list(range(48)))
+    settings = SegmentTrainSettings(steps=60, batch_size=8, learning_rate=1e-2, ema_decay=0.5,
+                                    log_every=30, val_every=60, checkpoint_every=60,
+                                    augment=None)
+    trainer = SegmentTrainer(SPEC, settings, data, None, folder / "ckpt", torch.device("cpu"))
+    trainer.run(progress=False)
+    path = folder / "segment.safetensors"
+    trainer.export(path)
+    return path
+
+
+def test_predict_subject_writes_masks_at_the_label_phase_and_qc(weights, tmp_path):
+    rng = np.random.default_rng(3)
+    # 3 slices x 4 frames; the ring shrinks over the frames, the last slice is empty.
+    classes_styx = np.zeros((3, 4, 32, 32), np.uint8)
+    for s in range(2):
+        for t in range(4):
+            classes_styx[s, t] = ring_classes(32, (16, 16), 6 - t * 0.5, 10 - t * 0.5)
+    cine_styx = np.stack([[ring_image(c, rng) for c in row] for row in classes_styx])
+    cine_styx[2] = ring_image(np.zeros((32, 32), np.uint8), rng)  # background only
+    paired = tmp_path / "paired.npz"
+    np.savez(paired, cine_styx=cine_styx, slice_index=np.array([4, 5, 6]))
+    masks, qc_path = tmp_path / "masks.npz", tmp_path / "qc.tsv"
+    predict_subject("S9", paired, weights, masks, qc_path, 0.5, POSTPROCESS)
+    with np.load(masks) as out:
+        assert out["classes_styx"].shape == (3, 4, 32, 32)
+        assert int(out["frame"]) == 2
+        assert np.array_equal(out["labels_syx"], out["classes_styx"][:, 2])
+        assert out["probability_syx"].shape == (3, 4, 32, 32)
+        myo = out["labels_syx"] == 2
+        truth = classes_styx[:, 2] == 2
+        assert 2 * (myo & truth).sum() / (myo.sum() + truth.sum()) > 0.7
+        assert not out["labels_syx"][2].any()  # no ring: nothing reaches quantification
+    qc = pd.read_csv(qc_path, sep="\t")
+    assert len(qc) == 12 and qc["quantified"].sum() == 3
+    used = qc[qc["quantified"]].set_index("source_slice")
+    assert used.loc[6, "status"] in {"no_myocardium", "open"}
+    assert used.loc[4, "ring_closed"]
+
+
+def test_tampered_weights_are_refused(weights, tmp_path):
+    copy = tmp_path / "w.safetensors"
+    copy.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    (tmp_path / "w.safetensors.sha256").write_text(
+        (weights.parent / "segment.safetensors.sha256").read_text()
+    )
+    with pytest.raises(WeightsChecksumError, match="does not match"):
+        load_segmenter(copy)
+
+
+def test_grid_mismatch_names_subject_and_file(weights, tmp_path):
+    paired = tmp_path / "paired.npz"
+    np.savez(paired, cine_styx=np.zeros((1, 2, 48, 48), np.float32))
+    with pytest.raises(ValueError, match=r"subject S3: .*paired.npz: cine crops \(48, 48\)"):
+        predict_subject("S3", paired, weights, tmp_path / "m.npz", tmp_path / "q.tsv", 0.0,
+                        POSTPROCESS)

@@ -1,0 +1,161 @@
+# Stage: segment (cine2lge.segment, issue 10). 2D UNet segmentation of the cine crops (LV blood
+# pool, myocardium, RV): training on the sheet's labelled subjects (rule train_segment), masks per
+# subject with closed-ring post-processing and QC, Dice/HD95 on held-out labelled subjects. The
+# masks replace expert labels in quantification for subjects without 'myo'.
+
+SEGMENT = config["segment"]
+SEGMENT_TRAINED = "results/segment/train/model.safetensors"
+# A relative weights path is looked up in the working directory, then in the workflow's own
+# directory (where resources/weights/ ships), like the diffusion model's.
+_SEGMENT_WEIGHTS = SEGMENT["weights"]
+SEGMENT_WEIGHTS = (
+    SEGMENT_TRAINED
+    if _SEGMENT_WEIGHTS == "train"
+    else (
+        _SEGMENT_WEIGHTS
+        if Path(_SEGMENT_WEIGHTS).is_absolute() or Path(_SEGMENT_WEIGHTS).exists()
+        else str(Path(workflow.basedir) / _SEGMENT_WEIGHTS)
+    )
+)
+
+
+def labelled_in(splits):
+    """Subjects of the given splits whose sheet row gives labels ('myo')."""
+    return [s for s in subjects_in(*splits) if ROWS[s]["myo"]]
+
+
+SEGMENT_TRAIN_SUBJECTS = labelled_in(SEGMENT["train_splits"])
+SEGMENT_VAL_SUBJECTS = labelled_in(SEGMENT["val_splits"])
+SEGMENT_EVAL_SUBJECTS = labelled_in(SEGMENT["evaluate_splits"])
+# Subjects whose quantification uses predicted masks (quantify.smk asks needs_predicted_masks).
+SEGMENT_UNLABELLED = (
+    [s for s in SUBJECTS if not ROWS[s]["myo"]] if SEGMENT["quantify_unlabelled"] else []
+)
+SEGMENT_SUBJECTS = [
+    s for s in SUBJECTS if s in set(SEGMENT_EVAL_SUBJECTS) | set(SEGMENT_UNLABELLED)
+]
+
+
+def segment_scheme(subject):
+    return config["label_schemes"][ROWS[subject]["label_scheme"]]
+
+
+rule train_segment:
+    input:
+        train=expand(
+            "results/preprocess/{subject}/paired.npz", subject=SEGMENT_TRAIN_SUBJECTS
+        ),
+        val=expand("results/preprocess/{subject}/paired.npz", subject=SEGMENT_VAL_SUBJECTS),
+    output:
+        weights=SEGMENT_TRAINED,
+        sha256=f"{SEGMENT_TRAINED}.sha256",
+        metrics="results/segment/train/metrics.tsv",
+    log:
+        "logs/segment/train.log",
+    benchmark:
+        "benchmarks/segment/train.tsv"
+    conda:
+        "../../envs/model.yaml"
+    threads: SEGMENT["train"]["threads"]
+    resources:
+        gpu=1 if config["use_gpu"] else 0,
+        mem_mb=lambda wc, attempt: SEGMENT["train"]["mem_mb"] * attempt,
+        runtime=SEGMENT["train"]["runtime_min"],
+    params:
+        # Not an output: Snakemake must not delete it when a preempted job fails; a rerun resumes.
+        checkpoints="results/segment/train/checkpoints",
+        train_subjects=SEGMENT_TRAIN_SUBJECTS,
+        val_subjects=SEGMENT_VAL_SUBJECTS,
+        schemes={
+            s: segment_scheme(s) for s in SEGMENT_TRAIN_SUBJECTS + SEGMENT_VAL_SUBJECTS
+        },
+        section=SEGMENT,
+        grid_size=config["preprocess"]["grid_size"],
+        use_gpu=config["use_gpu"],
+    script:
+        "../../scripts/segment_train.py"
+
+
+rule segment_subject:
+    input:
+        weights=SEGMENT_WEIGHTS,
+        sha256=f"{SEGMENT_WEIGHTS}.sha256",
+        paired="results/preprocess/{subject}/paired.npz",
+    output:
+        masks="results/segment/{subject}/masks.npz",
+        qc="results/segment/{subject}/qc.tsv",
+    log:
+        "logs/segment/{subject}.log",
+    benchmark:
+        "benchmarks/segment/{subject}.tsv"
+    # With quantify_lesions (same group), after the shared training job.
+    group:
+        "subject_results"
+    conda:
+        "../../envs/model.yaml"
+    threads: SEGMENT["predict"]["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: SEGMENT["predict"]["mem_mb"] * attempt,
+        runtime=5,
+    params:
+        phase_fraction=SEGMENT["label_phase_fraction"],
+        postprocess=SEGMENT["postprocess"],
+        batch_size=SEGMENT["predict"]["batch_size"],
+    script:
+        "../../scripts/segment_predict.py"
+
+
+rule segment_qc_table:
+    input:
+        expand("results/segment/{subject}/qc.tsv", subject=SEGMENT_SUBJECTS),
+    output:
+        "results/segment/qc.tsv",
+    log:
+        "logs/segment/qc_table.log",
+    benchmark:
+        "benchmarks/segment/qc_table.tsv"
+    conda:
+        "../../envs/imaging.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 1000 * attempt,
+        runtime=5,
+    script:
+        "../../scripts/segment_qc_table.py"
+
+
+rule segment_evaluate:
+    input:
+        masks=expand("results/segment/{subject}/masks.npz", subject=SEGMENT_EVAL_SUBJECTS),
+        paired=expand(
+            "results/preprocess/{subject}/paired.npz", subject=SEGMENT_EVAL_SUBJECTS
+        ),
+        geometry=expand(
+            "results/preprocess/{subject}/geometry.json", subject=SEGMENT_EVAL_SUBJECTS
+        ),
+    output:
+        table="results/segment/evaluation.tsv",
+        summary="results/segment/evaluation_summary.tsv",
+    log:
+        "logs/segment/evaluate.log",
+    benchmark:
+        "benchmarks/segment/evaluate.tsv"
+    conda:
+        "../../envs/imaging.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 1000 * attempt,
+        runtime=5,
+    params:
+        subjects=SEGMENT_EVAL_SUBJECTS,
+        schemes={s: segment_scheme(s) for s in SEGMENT_EVAL_SUBJECTS},
+        splits={s: ROWS[s]["split"] for s in SEGMENT_EVAL_SUBJECTS},
+    script:
+        "../../scripts/segment_evaluate.py"
+
+
+TARGETS["segment"] = lambda: (
+    ["results/segment/qc.tsv"] if SEGMENT_SUBJECTS else []
+) + (
+    ["results/segment/evaluation.tsv", "results/segment/evaluation_summary.tsv"]
+    if SEGMENT_EVAL_SUBJECTS
+    else []
+)
