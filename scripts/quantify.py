@@ -12,4 +12,5 @@ with to_file(snakemake.log[0]):
         snakemake.params.settings,
         snakemake.output.table,
         snakemake.output.bullseye,
+        segmentation_path=snakemake.input.get("segmentation"),
     )

@@ -2,16 +2,17 @@
 from cine2lge.logs import to_file
 from cine2lge.segment.train import train_segmenter
 
+params, inputs = snakemake.params, snakemake.input
 with to_file(snakemake.log[0]):
     train_segmenter(
-        train_paired=dict(zip(snakemake.params.train_subjects, snakemake.input.train)),
-        val_paired=dict(zip(snakemake.params.val_subjects, snakemake.input.val)),
-        schemes=snakemake.params.schemes,
-        section=snakemake.params.section,
-        grid_size=snakemake.params.grid_size,
-        checkpoint_dir=snakemake.params.checkpoints,
+        train_paired=dict(zip(params.train_subjects, inputs.train, strict=True)),
+        val_paired=dict(zip(params.val_subjects, inputs.val, strict=True)),
+        schemes=params.schemes,
+        section=params.section,
+        grid_size=params.grid_size,
+        checkpoint_dir=params.checkpoints,
         weights_path=snakemake.output.weights,
         metrics_path=snakemake.output.metrics,
-        use_gpu=snakemake.params.use_gpu,
+        use_gpu=params.use_gpu,
         threads=snakemake.threads,
     )

@@ -5,12 +5,25 @@
 QUANTIFY = config["quantify"]
 
 
-# Subjects with myocardium labels in the quantify splits that have something to measure: a real
-# LGE, or model outputs (model splits).
+# Subjects without labels use the segmentation stage's predicted masks (segment.smk) when
+# segment.quantify_unlabelled is set; lesions.tsv records it in `myocardium_source`.
+PREDICTED_MASKS = config["segment"]["quantify_unlabelled"]
+PREDICTED_MASKS_OF = {
+    s: (
+        []
+        if ROWS[s]["myo"] or not PREDICTED_MASKS
+        else [f"results/segment/{s}/masks.npz"]
+    )
+    for s in SUBJECTS
+}
+
+
+# Subjects with myocardium labels (or predicted masks) in the quantify splits that have something
+# to measure: a real LGE, or model outputs (model splits).
 QUANTIFY_SUBJECTS = [
     s
     for s in subjects_in(*QUANTIFY["splits"])
-    if ROWS[s]["myo"]
+    if (ROWS[s]["myo"] or PREDICTED_MASKS)
     and (ROWS[s]["lge"] or ROWS[s]["split"] in QUANTIFY["model_splits"])
 ]
 
@@ -24,6 +37,7 @@ rule quantify_lesions:
             if ROWS[wc.subject]["split"] in QUANTIFY["model_splits"]
             else []
         ),
+        segmentation=lambda wc: PREDICTED_MASKS_OF[wc.subject],
     output:
         table="results/quantify/{subject}/lesions.tsv",
         bullseye=report(

@@ -19,25 +19,30 @@ SEGMENT_WEIGHTS = (
 )
 
 
-def labelled_in(splits):
-    """Subjects of the given splits whose sheet row gives labels ('myo')."""
-    return [s for s in subjects_in(*splits) if ROWS[s]["myo"]]
-
-
-SEGMENT_TRAIN_SUBJECTS = labelled_in(SEGMENT["train_splits"])
-SEGMENT_VAL_SUBJECTS = labelled_in(SEGMENT["val_splits"])
-SEGMENT_EVAL_SUBJECTS = labelled_in(SEGMENT["evaluate_splits"])
-# Subjects whose quantification uses predicted masks (quantify.smk asks needs_predicted_masks).
+# Labelled subjects ('myo' in the sheet) of the training, validation and evaluation splits.
+SEGMENT_TRAIN_SUBJECTS = [
+    s for s in subjects_in(*SEGMENT["train_splits"]) if ROWS[s]["myo"]
+]
+SEGMENT_VAL_SUBJECTS = [
+    s for s in subjects_in(*SEGMENT["val_splits"]) if ROWS[s]["myo"]
+]
+SEGMENT_EVAL_SUBJECTS = [
+    s for s in subjects_in(*SEGMENT["evaluate_splits"]) if ROWS[s]["myo"]
+]
+# Subjects whose quantification uses predicted masks (quantify.smk: PREDICTED_MASKS_OF).
 SEGMENT_UNLABELLED = (
-    [s for s in SUBJECTS if not ROWS[s]["myo"]] if SEGMENT["quantify_unlabelled"] else []
+    [s for s in SUBJECTS if not ROWS[s]["myo"]]
+    if SEGMENT["quantify_unlabelled"]
+    else []
 )
 SEGMENT_SUBJECTS = [
     s for s in SUBJECTS if s in set(SEGMENT_EVAL_SUBJECTS) | set(SEGMENT_UNLABELLED)
 ]
 
 
-def segment_scheme(subject):
-    return config["label_schemes"][ROWS[subject]["label_scheme"]]
+SEGMENT_SCHEMES = {
+    s: config["label_schemes"][ROWS[s]["label_scheme"]] for s in SUBJECTS
+}
 
 
 rule train_segment:
@@ -45,7 +50,9 @@ rule train_segment:
         train=expand(
             "results/preprocess/{subject}/paired.npz", subject=SEGMENT_TRAIN_SUBJECTS
         ),
-        val=expand("results/preprocess/{subject}/paired.npz", subject=SEGMENT_VAL_SUBJECTS),
+        val=expand(
+            "results/preprocess/{subject}/paired.npz", subject=SEGMENT_VAL_SUBJECTS
+        ),
     output:
         weights=SEGMENT_TRAINED,
         sha256=f"{SEGMENT_TRAINED}.sha256",
@@ -67,7 +74,8 @@ rule train_segment:
         train_subjects=SEGMENT_TRAIN_SUBJECTS,
         val_subjects=SEGMENT_VAL_SUBJECTS,
         schemes={
-            s: segment_scheme(s) for s in SEGMENT_TRAIN_SUBJECTS + SEGMENT_VAL_SUBJECTS
+            s: SEGMENT_SCHEMES[s]
+            for s in SEGMENT_TRAIN_SUBJECTS + SEGMENT_VAL_SUBJECTS
         },
         section=SEGMENT,
         grid_size=config["preprocess"]["grid_size"],
@@ -125,7 +133,9 @@ rule segment_qc_table:
 
 rule segment_evaluate:
     input:
-        masks=expand("results/segment/{subject}/masks.npz", subject=SEGMENT_EVAL_SUBJECTS),
+        masks=expand(
+            "results/segment/{subject}/masks.npz", subject=SEGMENT_EVAL_SUBJECTS
+        ),
         paired=expand(
             "results/preprocess/{subject}/paired.npz", subject=SEGMENT_EVAL_SUBJECTS
         ),
@@ -146,7 +156,7 @@ rule segment_evaluate:
         runtime=5,
     params:
         subjects=SEGMENT_EVAL_SUBJECTS,
-        schemes={s: segment_scheme(s) for s in SEGMENT_EVAL_SUBJECTS},
+        schemes={s: SEGMENT_SCHEMES[s] for s in SEGMENT_EVAL_SUBJECTS},
         splits={s: ROWS[s]["split"] for s in SEGMENT_EVAL_SUBJECTS},
     script:
         "../../scripts/segment_evaluate.py"

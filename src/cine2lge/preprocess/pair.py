@@ -70,8 +70,9 @@ class Registration:
     """In-plane translation that aligns the LGE crop with the cine crop (crop x, y axes, mm)."""
 
     shift_mm: np.ndarray
-    metric: float
+    metric: float  # Mattes MI after registration (more negative = better match)
     status: str  # ok | rejected (implausibly large) | failed | disabled
+    metric_at_zero: float = float("nan")  # the same metric without any shift
 
 
 def _image2d(array_yx: np.ndarray, spacing_mm: float) -> sitk.Image:
@@ -118,6 +119,7 @@ def register_translation(
     method.SetSmoothingSigmasPerLevel([1.0, 0.0])
     method.SetInitialTransform(sitk.TranslationTransform(2), inPlace=False)
     try:
+        at_zero = float(method.MetricEvaluate(fixed, moving))
         transform = method.Execute(fixed, moving)
     except RuntimeError as error:
         return Registration(np.zeros(2), float("nan"), f"failed: {str(error).splitlines()[-1]}")
@@ -125,5 +127,5 @@ def register_translation(
     shift = -np.asarray(transform.GetParameters(), dtype=float)
     metric = float(method.GetMetricValue())
     if np.linalg.norm(shift) > max_shift_mm:
-        return Registration(np.zeros(2), metric, "rejected")
-    return Registration(shift, metric, "ok")
+        return Registration(np.zeros(2), metric, "rejected", at_zero)
+    return Registration(shift, metric, "ok", at_zero)

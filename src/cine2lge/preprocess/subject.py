@@ -21,7 +21,7 @@ log = logging.getLogger("cine2lge.preprocess")
 
 PAIRS_COLUMNS = [
     "cine_slice", "lge_slice", "distance_mm", "shift_x_mm", "shift_y_mm",
-    "registration", "registration_metric", "status",
+    "registration", "registration_metric", "registration_metric_at_zero", "status",
 ]
 
 
@@ -138,7 +138,7 @@ def preprocess_subject(
             labels.affine = cine.affine
             arrays["labels_syx"] = crop_volume(labels, cine_rows, labels=True)[:, 0]
         for k in range(cine.n_slices):
-            pairs_rows.append([k, -1, np.nan, 0.0, 0.0, "disabled", np.nan, "no_lge"])
+            pairs_rows.append([k, -1, np.nan, 0.0, 0.0, "disabled", np.nan, np.nan, "no_lge"])
         pairs = pd.DataFrame(pairs_rows, columns=PAIRS_COLUMNS)
         return Preprocessed(arrays, geometry, pairs, axis)
 
@@ -164,7 +164,7 @@ def preprocess_subject(
             lge_rows[k] = row
         pairs_rows.append([
             pair.cine_slice, pair.lge_slice, pair.distance_mm, *registration.shift_mm,
-            registration.status, registration.metric, pair.status,
+            registration.status, registration.metric, registration.metric_at_zero, pair.status,
         ])
     pairs = pd.DataFrame(pairs_rows, columns=PAIRS_COLUMNS)
     paired = np.array([row is not None for row in lge_rows])

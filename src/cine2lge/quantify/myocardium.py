@@ -2,7 +2,7 @@
 
 Sources, in the order the stage tries them: a label map with a label scheme (config
 `label_schemes`), Sunnybrook-style contour files (`i-contours`/`o-contours`: one "x y" point per
-line in pixel coordinates), or an automatic segmentation (not available yet: a clear error).
+line in pixel coordinates), or the automatic segmentation (cine2lge.segment, masks.npz).
 """
 
 from __future__ import annotations
@@ -95,22 +95,37 @@ def myocardium_from_contour_folder(
     }
 
 
-def predicted_myocardium(subject: str) -> np.ndarray:
-    """Hook for an automatic myocardium segmentation (not part of the pipeline yet)."""
-    raise MyocardiumUnavailable(
-        f"subject {subject}: no myocardium labels in the preprocessed data (sheet column 'myo' is"
-        " empty) and no automatic myocardium segmentation is available; give labels or contours"
-        " in the sheet's 'myo' column"
-    )
+# Classes of the segmentation stage's masks (cine2lge.segment.net.PREDICTED_SCHEME; repeated here
+# so that quantification does not import the network code).
+PREDICTED_SCHEME = {"blood_pool": [1], "myocardium": [2], "right_ventricle": [3]}
+
+
+def predicted_myocardium(subject: str, predicted_syx: np.ndarray | None) -> np.ndarray:
+    """Myocardium of the automatic segmentation (masks.npz `labels_syx`, cine2lge.segment)."""
+    if predicted_syx is None:
+        raise MyocardiumUnavailable(
+            f"subject {subject}: no myocardium labels in the preprocessed data (sheet column"
+            " 'myo' is empty) and no predicted masks (config segment.quantify_unlabelled is"
+            " false); give labels or contours in the sheet's 'myo' column"
+        )
+    myocardium_syx = class_mask(predicted_syx, PREDICTED_SCHEME, "myocardium")
+    if not myocardium_syx.any():
+        raise MyocardiumUnavailable(
+            f"subject {subject}: the predicted masks have no closed myocardial ring on any slice"
+            f" (see results/segment/{subject}/qc.tsv); give labels in the sheet's 'myo' column"
+        )
+    return myocardium_syx
 
 
 def subject_myocardium(
-    subject: str, labels_syx: np.ndarray | None, scheme: dict
+    subject: str, labels_syx: np.ndarray | None, scheme: dict,
+    predicted_syx: np.ndarray | None = None,
 ) -> tuple[np.ndarray, str]:
     """Myocardium mask (slice, y, x) and its source ("labels" or "predicted").
 
     Contour folders reach this stage as label maps (ingest rasterises them on the LGE grid with
-    `myocardium_from_contour_folder`), so they are recorded as "labels" too.
+    `myocardium_from_contour_folder`), so they are recorded as "labels" too. Without labels the
+    segmentation stage's class map `predicted_syx` (PREDICTED_SCHEME) is used.
     """
     if labels_syx is not None:
         myocardium_syx = class_mask(labels_syx, scheme, "myocardium")
@@ -119,4 +134,4 @@ def subject_myocardium(
                 f"subject {subject}: label map has no myocardium labels {scheme['myocardium']}"
             )
         return myocardium_syx, "labels"
-    return predicted_myocardium(subject), "predicted"
+    return predicted_myocardium(subject, predicted_syx), "predicted"

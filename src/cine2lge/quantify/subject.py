@@ -20,7 +20,7 @@ from cine2lge.io import atomic_path
 from . import aha
 from .bullseye import plot_bullseye
 from .burden import burden_table
-from .myocardium import class_mask, subject_myocardium
+from .myocardium import PREDICTED_SCHEME, class_mask, subject_myocardium
 from .remote import remote_reference
 from .thresholds import lesion_masks, probability_masks, truth_masks
 
@@ -118,10 +118,21 @@ def quantify_arrays(
     lgelike_syx: np.ndarray | None = None,
     probability_syx: np.ndarray | None = None,
     anterior_deg: float | None = None,
+    predicted_syx: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, aha.SegmentModel]:
-    """Tidy burden table of every available source (see module docstring) and the segments."""
-    myocardium_syx, myocardium_source = subject_myocardium(subject, labels_syx, scheme)
-    rv_syx = class_mask(labels_syx, scheme, "right_ventricle") if labels_syx is not None else None
+    """Tidy burden table of every available source (see module docstring) and the segments.
+
+    `predicted_syx`: class map of the segmentation stage, used when `labels_syx` is None.
+    """
+    myocardium_syx, myocardium_source = subject_myocardium(
+        subject, labels_syx, scheme, predicted_syx
+    )
+    if labels_syx is not None:
+        rv_syx = class_mask(labels_syx, scheme, "right_ventricle")
+    elif predicted_syx is not None:
+        rv_syx = class_mask(predicted_syx, PREDICTED_SCHEME, "right_ventricle")
+    else:
+        rv_syx = None
     model = aha.segment_model(
         myocardium_syx, rv_syx, anterior_deg=anterior_deg, **_segment_settings(settings)
     )
@@ -199,8 +210,12 @@ def quantify_subject(
     settings: dict,
     table_path: str | Path,
     bullseye_path: str | Path,
+    segmentation_path: str | Path | list | None = None,
 ) -> pd.DataFrame:
-    """Stage entry: read the preprocessed (and predicted) arrays, write lesions.tsv and the plot."""
+    """Stage entry: read the preprocessed (and predicted) arrays, write lesions.tsv and the plot.
+
+    `segmentation_path`: masks.npz of the segmentation stage, for subjects without labels.
+    """
     started = time.perf_counter()
     with np.load(paired_path) as paired:
         arrays = {name: paired[name] for name in ("lge_syx", "labels_syx") if name in paired}
@@ -215,6 +230,10 @@ def quantify_subject(
     if prediction_path:
         with np.load(prediction_path) as predicted:
             prediction = {name: predicted[name] for name in ("lgelike_syx", "enhancement_prob_syx")}
+    predicted_syx = None
+    if segmentation_path and "labels_syx" not in arrays:
+        with np.load(segmentation_path) as masks:
+            predicted_syx = masks["labels_syx"]
     direction = settings.get("aha", {}).get("direction", "auto")
     table, model = quantify_arrays(
         subject,
@@ -226,6 +245,7 @@ def quantify_subject(
         lgelike_syx=prediction.get("lgelike_syx"),
         probability_syx=prediction.get("enhancement_prob_syx"),
         anterior_deg=anterior_deg if direction == "auto" else None,
+        predicted_syx=predicted_syx,
     )
     log.info(
         "subject %s: spacing %s mm, septum %s deg (%s), levels %s, direction %+d",

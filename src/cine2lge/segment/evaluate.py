@@ -146,3 +146,81 @@ def evaluate_cohort(subjects: list[str], masks: list[str], paired: list[str],
     with atomic_path(summary_path) as tmp:
         summarise(table, ["split"]).to_csv(tmp, sep="\t", index=False, float_format="%.4f")
     return table
+
+
+def subject_folds(subjects: list[str], n_folds: int, seed: int = 0) -> list[list[str]]:
+    """Subject-wise folds: a shuffled, round-robin split (sizes differ by at most one)."""
+    if not 2 <= n_folds <= len(subjects):
+        raise ValueError(f"cross-validation: {n_folds} folds for {len(subjects)} subjects")
+    order = np.random.default_rng(seed).permutation(len(subjects))
+    return [[subjects[i] for i in order[k::n_folds]] for k in range(n_folds)]
+
+
+def cross_validate(data, n_folds: int, spec, settings, postprocess, spacing_mm: dict[str, float],
+                   work_dir: str | Path, device=None, seed: int = 0) -> pd.DataFrame:
+    """Subject-wise k-fold cross-validation of the segmentation on labelled slices.
+
+    `data`: train.LabelledSlices of all subjects; each fold trains a fresh network on the other
+    folds' subjects and evaluates the held-out subjects, raw (argmax) and post-processed.
+    Returns the per-subject table with columns fold and stage (raw | postprocessed).
+    """
+    import torch
+
+    from cine2lge.segment.postprocess import clean_stack
+    from cine2lge.segment.train import SegmentTrainer, predict_classes
+
+    device = device or torch.device("cpu")
+    subjects = list(dict.fromkeys(data.subjects))
+    tables = []
+    for k, held_out in enumerate(subject_folds(subjects, n_folds, seed)):
+        training = data.subset(set(subjects) - set(held_out))
+        trainer = SegmentTrainer(spec, settings, training, None, Path(work_dir) / f"fold{k}",
+                                 device)
+        trainer.run(progress=False)
+        model = trainer.ema.module
+        for subject in held_out:
+            test = data.subset({subject})
+            raw = predict_classes(model, test.images_nyx, device)
+            cleaned, _ = clean_stack(raw, postprocess)
+            spacing = (spacing_mm[subject], spacing_mm[subject])
+            for stage, predicted in (("raw", raw), ("postprocessed", cleaned)):
+                table = evaluate_subject(subject, predicted, test.classes_nyx, spacing)
+                table.insert(1, "fold", k)
+                table.insert(2, "stage", stage)
+                tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def load_myops(root: str | Path, preprocess_section: dict, scheme: dict, phase_fraction: float,
+               cache_dir: str | Path):
+    """(train.LabelledSlices, {subject: crop spacing mm}) of MyoPS 2020: each subject cropped
+    by the preprocess library (cine = C0, LGE = DE, labels = gd on the DE grid), cached as npz."""
+    from cine2lge.preprocess.subject import Settings, preprocess_subject
+    from cine2lge.segment.train import LabelledSlices, labelled_rows
+
+    root, cache_dir = Path(root), Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings.from_config(preprocess_section)
+    parts, spacing = [], {}
+    label_files = sorted((root / "labels").glob("myops_training_*_gd.nii.gz"))
+    if not label_files:
+        raise FileNotFoundError(f"MyoPS folder {root}: no labels/myops_training_*_gd.nii.gz")
+    for labels in label_files:
+        subject = "myops" + labels.name.split("_")[2]
+        cache = cache_dir / f"{subject}.npz"
+        if not cache.is_file():
+            cine = root / "images" / labels.name.replace("_gd", "_C0")
+            lge = root / "images" / labels.name.replace("_gd", "_DE")
+            result = preprocess_subject(subject, cine, settings, lge, labels,
+                                        scheme["myocardium"])
+            np.savez(cache, spacing_mm=result.geometry["spacing_mm"],
+                     **{k: result.arrays[k] for k in ("cine_styx", "labels_syx", "paired")})
+        with np.load(cache) as npz:
+            arrays = dict(npz)
+        images, classes, rows = labelled_rows(subject, arrays, scheme, phase_fraction)
+        parts.append(LabelledSlices(images, classes, [subject] * len(rows), rows))
+        spacing[subject] = float(arrays["spacing_mm"])
+    data = LabelledSlices(np.concatenate([p.images_nyx for p in parts]),
+                          np.concatenate([p.classes_nyx for p in parts]),
+                          sum((p.subjects for p in parts), []), sum((p.rows for p in parts), []))
+    return data, spacing

@@ -386,3 +386,92 @@ def train_segmenter(train_paired: dict[str, str], val_paired: dict[str, str],
     settings = SegmentTrainSettings(**{k: v for k, v in section["train"].items() if k in known})
     return train(spec, settings, train_data, val_data, checkpoint_dir, weights_path,
                  metrics_path, pick_device(use_gpu), phase)
+
+
+def model_card(weights: Path, digest: str, metadata: dict, metrics: dict, note: str,
+               evaluation: str = "") -> str:
+    """Markdown model card of shipped segmentation weights."""
+    from datetime import UTC, datetime
+
+    spec = SegmentSpec.from_json(metadata["spec"])
+    n_params = sum(p.numel() for p in build_segmenter(spec).parameters())
+    lines = [
+        "# Model card: cine2lge demo cine segmentation (LV blood pool, myocardium, RV)",
+        "",
+        "**Synthetic-data demo model. Not a medical device; not for diagnosis.** Trained on the",
+        "*synthetic* demo cohort (cine2lge.phantom) only; it has never seen real patient images",
+        "and is not expected to segment real cine MR well. Train on your own labels",
+        "(`segment.weights: train`, sheet rows with `myo` in `segment.train_splits`).",
+        "",
+        "## Files",
+        f"- `{weights.name}`: safetensors ({weights.stat().st_size / 2**20:.2f} MB,"
+        f" {n_params / 1e6:.3f} M parameters, EMA weights); architecture in the metadata"
+        " (`spec`).",
+        f"- `{weights.name}.sha256`: `{digest}` (checked at every load).",
+        "",
+        "## Model",
+        "MONAI `UNet` (2D, instance norm), input one cine frame of the preprocess crop (64 x 64,",
+        "2 mm pixels, intensities in [0, 1]), output 4 classes: background, LV blood pool,",
+        "myocardium, RV. Loss Dice + cross-entropy (MONAI `DiceCELoss`); MONAI flips, 90-degree",
+        "rotations, affine, gamma, gain and noise augmentation. Post-processing (largest",
+        "components, hole filling, closed-ring check, QC table): cine2lge.segment.postprocess.",
+        "",
+        "```json",
+        json.dumps(json.loads(metadata["spec"]), indent=2, sort_keys=True),
+        "```",
+        "",
+        "## Training",
+        f"- Steps: {metadata.get('step', '?')}; {metadata.get('train_slices', '?')} labelled"
+        f" slices of {metadata.get('train_subjects', '?')} subjects; frame at RR fraction"
+        f" {metadata.get('phase_fraction', '?')} (the demo LGE's phase, whose labels are used).",
+        f"- How it was made: {note or 'not recorded'}",
+        "- Reproduce: `snakemake results/segment/train/model.safetensors --config"
+        " segment='{weights: train, ...}'` on the demo cohort, then"
+        " `python scripts/segment_ship.py` (see its docstring).",
+        "",
+        "```json",
+        json.dumps(json.loads(metadata.get("train_settings", "{}")), indent=2, sort_keys=True),
+        "```",
+        "",
+        "## Metrics (last logged values; EMA weights; val = demo val split)",
+        "",
+        "| split | metric | value | step |",
+        "|---|---|---|---|",
+    ]
+    for split in sorted(metrics):
+        for metric, (value, step) in sorted(metrics[split].items()):
+            lines.append(f"| {split} | {metric} | {value:.4f} | {step} |")
+    if evaluation:
+        lines += ["", "## Evaluation", "", evaluation]
+    lines += [
+        "",
+        "## Intended use and limits",
+        "- Running and testing the pipeline end to end on the synthetic demo cohort.",
+        "- Not validated on real MR data. Real-data figures (MyoPS cross-validation, trained on",
+        "  MyoPS itself) are in docs and the engineer's report, not properties of these weights.",
+        f"- Card written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def ship_weights(trained: str | Path, shipped: str | Path, metrics_tsv: str | Path | None = None,
+                 note: str = "", evaluation: str = "") -> str:
+    """Copy trained weights to `shipped`, write its `.sha256` and `<stem>_MODEL_CARD.md`."""
+    import shutil
+
+    from cine2lge.model.card import last_metrics
+
+    trained, shipped = Path(trained), Path(shipped)
+    metadata = ckpt.read_metadata(trained)
+    if metadata.get("format") != WEIGHTS_FORMAT:
+        raise ValueError(f"weights {trained}: format {metadata.get('format')!r} is not"
+                         f" {WEIGHTS_FORMAT!r}")
+    with atomic_path(shipped) as tmp:
+        shutil.copyfile(trained, tmp)
+    digest = ckpt.write_sha256(shipped)
+    metrics_tsv = Path(metrics_tsv) if metrics_tsv else trained.with_name("metrics.tsv")
+    metrics = last_metrics(metrics_tsv) if metrics_tsv.is_file() else {}
+    with atomic_path(shipped.with_name(f"{shipped.stem}_MODEL_CARD.md")) as tmp:
+        tmp.write_text(model_card(shipped, digest, metadata, metrics, note, evaluation))
+    return digest
