@@ -4,7 +4,8 @@ are submitted with the GPU request, the results equal those of a local run, a jo
 mid-run is retried, and --forcerun of one stage selects that stage and its dependants only.
 
 The targets are the pipeline's final targets (rule all), so the test grows with the stages;
-CINE2LGE_CLUSTER_TARGETS="file ..." restricts them (e.g. while a stage is being written)."""
+CINE2LGE_CLUSTER_TARGETS="file ..." restricts them (e.g. while a stage is being written) and
+CINE2LGE_CLUSTER_COHORT=path.yaml replaces the cohort config."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from .helpers import (
 pytestmark = [pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 
 REPO = Path(__file__).resolve().parents[2]
-COHORT = Path(__file__).parent / "cohort.yaml"
+COHORT = Path(os.environ.get("CINE2LGE_CLUSTER_COHORT", Path(__file__).parent / "cohort.yaml"))
 N_SUBJECTS = yaml.safe_load(COHORT.read_text())["demo"]["n_subjects"]
 TARGETS = os.environ.get("CINE2LGE_CLUSTER_TARGETS", "all").split()
 GPU_RULES = ["train_model", "predict_chunk"]

@@ -3,7 +3,6 @@ to the phantom's label grid, rescaled values at siteC, and no fake PHI in any ou
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 
@@ -14,9 +13,10 @@ import pytest
 from cine2lge.dicom.ingest import ingest_labels, ingest_qc, ingest_series
 from cine2lge.dicom.qc import write_qc_table
 from cine2lge.logs import to_file
+from cine2lge.phantom import plan as phantom_plan
+from cine2lge.phantom import write as phantom_write
+from tests.phi import file_bytes, token_in
 
-phantom_write = pytest.importorskip("cine2lge.phantom.write")
-phantom_plan = pytest.importorskip("cine2lge.phantom.plan")
 SEED = 2026
 SUBJECTS = ("demo0002", "demo0004")  # siteB (GE-like, .dcm names), siteC (rescale slope)
 
@@ -83,23 +83,9 @@ def test_no_fake_phi_in_any_output_or_log(demo_run):
                    if s.lower() != subject.lower()]
         assert len(secrets) >= 8
         for path in files:
-            data = path.read_bytes()
-            data = gzip.decompress(data) if path.suffix == ".gz" else data
+            data = file_bytes(path)
             for secret in secrets:
-                assert not _token_in(secret, data), f"{path.name}: {secret!r}"
-
-
-def _token_in(secret: str, data: bytes) -> bool:
-    """`secret` in `data` as a whole token ("MARY" is a name, "PRIMARY" is not), in any case.
-
-    Literal search of the case variants first: a regex over megabytes of voxels is slow."""
-    variants = {secret, secret.upper(), secret.lower(), secret.title()}
-    if not any(v.encode("latin-1") in data for v in variants) and not re.search(
-        re.escape(secret).encode("latin-1"), data[:65536], re.IGNORECASE
-    ):
-        return False
-    pattern = rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])".encode("latin-1")
-    return re.search(pattern, data, re.IGNORECASE) is not None
+                assert not token_in(secret, data), f"{path.name}: {secret!r}"
 
 
 def test_demo_cine_and_lge_match_dcm2niix(demo_run, tmp_path):

@@ -58,3 +58,32 @@ def test_evaluate_subject_rows_and_summary():
     assert summary["subjects"].tolist() == [1, 1, 1]
     with pytest.raises(ValueError, match="subject S1: predicted classes"):
         evaluate_subject("S1", shifted[:1], truth, (2.0, 2.0))
+
+
+def test_evaluate_cohort_uses_labelled_paired_rows_and_geometry_spacing(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from cine2lge.segment.evaluate import evaluate_cohort
+
+    truth = np.stack([ring_classes(32, (16, 16), 5, 8)] * 3)
+    labels = truth.astype(np.int16)
+    labels[labels == 2] = 4  # demo "intermediate" lesion label counts as myocardium
+    labels[2] = 0  # an unlabelled row is not evaluated
+    np.savez(tmp_path / "paired.npz", labels_syx=labels, paired=np.array([True, True, True]))
+    predicted = truth.copy()
+    predicted[1] = 0  # a missed slice
+    np.savez(tmp_path / "masks.npz", labels_syx=predicted.astype(np.int16))
+    (tmp_path / "geometry.json").write_text(json.dumps({"spacing_mm": 2.0}))
+    scheme = {"blood_pool": [1], "myocardium": [2, 4, 5], "right_ventricle": [3]}
+    evaluate_cohort(["S1"], [tmp_path / "masks.npz"], [tmp_path / "paired.npz"],
+                    [tmp_path / "geometry.json"], {"S1": scheme}, {"S1": "internal_test"},
+                    tmp_path / "eval.tsv", tmp_path / "summary.tsv")
+    table = pd.read_csv(tmp_path / "eval.tsv", sep="\t").set_index("class")
+    assert table.loc["myocardium", "dice"] == pytest.approx(2 / 3, abs=1e-3)  # 1 of 2 slices
+    assert table.loc["myocardium", "slices"] == 2
+    far = np.hypot(64, 64)  # the missed slice counts as a miss across the 64 mm field of view
+    assert table.loc["myocardium", "hd95_mm"] == pytest.approx(far, rel=0.01)
+    summary = pd.read_csv(tmp_path / "summary.tsv", sep="\t")
+    assert summary["split"].unique().tolist() == ["internal_test"]

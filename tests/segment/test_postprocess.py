@@ -63,3 +63,17 @@ def test_stack_qc_table_has_one_row_per_slice():
     assert qc["status"].tolist() == ["ok", "no_myocardium"]
     assert qc.loc[0, "myocardium_px"] == (good == 2).sum()
     assert not cleaned[1].any()
+
+
+def test_collect_qc_concatenates_subject_tables(tmp_path):
+    import pandas as pd
+
+    from cine2lge.segment.postprocess import collect_qc
+
+    for subject in ("A", "B"):
+        pd.DataFrame({"subject": [subject], "slice": [0], "status": ["ok"]}).to_csv(
+            tmp_path / f"{subject}.tsv", sep="\t", index=False
+        )
+    table = collect_qc([tmp_path / "A.tsv", tmp_path / "B.tsv"], tmp_path / "qc.tsv")
+    assert table["subject"].tolist() == ["A", "B"]
+    assert (tmp_path / "qc.tsv").read_text().startswith("subject\tslice\tstatus")
