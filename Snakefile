@@ -7,6 +7,7 @@ include: "workflow/rules/demo.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/model.smk"
+include: "workflow/rules/segment.smk"
 include: "workflow/rules/quantify.smk"
 include: "workflow/rules/report.smk"
 

@@ -34,7 +34,7 @@ COHORT = Path(os.environ.get("CINE2LGE_CLUSTER_COHORT", Path(__file__).parent / 
 N_SUBJECTS = yaml.safe_load(COHORT.read_text())["demo"]["n_subjects"]
 TARGETS = os.environ.get("CINE2LGE_CLUSTER_TARGETS", "all").split()
 GPU_RULES = ["train_model", "predict_chunk"]
-TIMEOUT_S = 600
+TIMEOUT_S = 900  # per snakemake run; the cluster run polls job states every 5-45 s
 
 
 @dataclass

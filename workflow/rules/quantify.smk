@@ -12,7 +12,7 @@ PREDICTED_MASKS_OF = {
     s: (
         []
         if ROWS[s]["myo"] or not PREDICTED_MASKS
-        else [f"results/segment/{s}/masks.npz"]
+        else f"results/segment/{s}/masks.npz"
     )
     for s in SUBJECTS
 }

@@ -231,6 +231,8 @@ def quantify_subject(
         with np.load(prediction_path) as predicted:
             prediction = {name: predicted[name] for name in ("lgelike_syx", "enhancement_prob_syx")}
     predicted_syx = None
+    if isinstance(segmentation_path, list | tuple):  # Snakemake's empty input is a list
+        segmentation_path = segmentation_path[0] if segmentation_path else None
     if segmentation_path and "labels_syx" not in arrays:
         with np.load(segmentation_path) as masks:
             predicted_syx = masks["labels_syx"]

@@ -192,9 +192,10 @@ def cross_validate(data, n_folds: int, spec, settings, postprocess, spacing_mm: 
 
 
 def load_myops(root: str | Path, preprocess_section: dict, scheme: dict, phase_fraction: float,
-               cache_dir: str | Path):
+               cache_dir: str | Path, numbers: list[str] | None = None):
     """(train.LabelledSlices, {subject: crop spacing mm}) of MyoPS 2020: each subject cropped
-    by the preprocess library (cine = C0, LGE = DE, labels = gd on the DE grid), cached as npz."""
+    by the preprocess library (cine = C0, LGE = DE, labels = gd on the DE grid), cached as npz.
+    `numbers`: only these case numbers (e.g. ["101"]), default all."""
     from cine2lge.preprocess.subject import Settings, preprocess_subject
     from cine2lge.segment.train import LabelledSlices, labelled_rows
 
@@ -202,7 +203,8 @@ def load_myops(root: str | Path, preprocess_section: dict, scheme: dict, phase_f
     cache_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings.from_config(preprocess_section)
     parts, spacing = [], {}
-    label_files = sorted((root / "labels").glob("myops_training_*_gd.nii.gz"))
+    label_files = [p for p in sorted((root / "labels").glob("myops_training_*_gd.nii.gz"))
+                   if numbers is None or p.name.split("_")[2] in numbers]
     if not label_files:
         raise FileNotFoundError(f"MyoPS folder {root}: no labels/myops_training_*_gd.nii.gz")
     for labels in label_files:

@@ -425,9 +425,10 @@ def model_card(weights: Path, digest: str, metadata: dict, metrics: dict, note: 
         f" slices of {metadata.get('train_subjects', '?')} subjects; frame at RR fraction"
         f" {metadata.get('phase_fraction', '?')} (the demo LGE's phase, whose labels are used).",
         f"- How it was made: {note or 'not recorded'}",
-        "- Reproduce: `snakemake results/segment/train/model.safetensors --config"
-        " segment='{weights: train, ...}'` on the demo cohort, then"
-        " `python scripts/segment_ship.py` (see its docstring).",
+        "- Reproduce: a config file with `segment: {weights: train}` added after"
+        " config/config.yaml (`--configfile config/config.yaml mine.yaml`), target"
+        " `results/segment/train/model.safetensors`, then `python scripts/segment_ship.py`"
+        " (see its docstring).",
         "",
         "```json",
         json.dumps(json.loads(metadata.get("train_settings", "{}")), indent=2, sort_keys=True),
