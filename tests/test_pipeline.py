@@ -27,7 +27,13 @@ TEST_SUBJECTS = ("demo0002", "demo0004")
 def run(repo, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("pipeline")
     shutil.copytree(repo / "config", workdir / "config")
-    overrides = {"subjects": "demo", "demo": {"n_subjects": N_SUBJECTS, "seed": SEED}}
+    # Few diffusion samples and steps: this test is about the pipeline's plumbing, not image
+    # quality (that is measured by the demo run and the model card).
+    overrides = {
+        "subjects": "demo",
+        "demo": {"n_subjects": N_SUBJECTS, "seed": SEED},
+        "model": {"predict": {"n_samples": 2, "steps": 4}},
+    }
     (workdir / "small.yaml").write_text(yaml.safe_dump(overrides))
     configs = ["--configfile", "config/config.yaml", "small.yaml"]
     result = snakemake(repo, workdir, "--cores", "2", *configs)
@@ -71,19 +77,20 @@ def test_lesion_table_compares_all_sources(run):
 def test_all_tables_are_indexed(run):
     workdir, _ = run
     index = pd.read_csv(workdir / "results" / "tables" / "all.tsv", sep="\t")
-    assert len(index) >= 5
-    for path in index.iloc[:, 0]:
-        assert (workdir / path).is_file() or (workdir / "results" / "tables" / path).is_file()
+    assert {"lesions", "agreement", "roc", "summary", "table1"} <= set(index["table"])
+    for path in index["path"]:
+        assert (workdir / path).is_file(), path
 
 
 def test_no_fake_phi_in_results_logs_or_exported_dicom(run):
     workdir, _ = run
     # results/demo holds the synthetic *source* studies, which carry the fake PHI on purpose.
+    sources = workdir / "results" / "demo"
     files = [
         p
         for folder in ("results", "logs", "benchmarks")
         for p in (workdir / folder).rglob("*")
-        if p.is_file() and "demo" not in p.relative_to(workdir / folder).parts[:1]
+        if p.is_file() and sources not in p.parents
     ]
     assert any(p.suffix == ".dcm" or "dicom" in str(p) for p in files), "no exported DICOM"
     for subject in [f"demo{i:04d}" for i in range(1, N_SUBJECTS + 1)]:
