@@ -35,7 +35,8 @@ def run(repo, tmp_path_factory):
         "model": {"predict": {"n_samples": 2, "steps": 4}},
     }
     (workdir / "small.yaml").write_text(yaml.safe_dump(overrides))
-    configs = ["--configfile", "config/config.yaml", "small.yaml"]
+    # Absolute: Snakemake resolves --configfile against its own working directory, not -d.
+    configs = ["--configfile", str(workdir / "config" / "config.yaml"), str(workdir / "small.yaml")]
     result = snakemake(repo, workdir, "--cores", "2", *configs)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir, configs
