@@ -113,8 +113,9 @@ def test_html_report_builds(run, repo):
 def test_forcerun_of_one_stage_reruns_only_it_and_its_dependants(run, repo):
     workdir, configs = run
     target = "results/quantify/demo0002/lesions.tsv"
+    # The target goes first: --configfile takes every following word.
     result = snakemake(
-        repo, workdir, "-n", "--quiet", "rules", *configs, target, "--forcerun", "quantify_lesions"
+        repo, workdir, target, "-n", "--quiet", "rules", "--forcerun", "quantify_lesions", *configs
     )
     assert result.returncode == 0, result.stdout + result.stderr
     output = result.stdout + result.stderr
