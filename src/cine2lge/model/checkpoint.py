@@ -182,3 +182,28 @@ def ema_weights_of_checkpoint(target: str | Path) -> tuple[dict, dict[str, str]]
     prefix = "module."
     weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     return weights, read_metadata(target)
+
+
+def resume_latest(folder, configured_spec, spec_from_json, model, ema, optimizer,
+                  metrics_path: str | Path) -> tuple[Path, int] | None:
+    """Load the newest checkpoint in `folder` into model, EMA and optimiser, after checking its
+    stored spec equals `configured_spec`; drop rows of `metrics_path` logged after it (the resumed
+    run logs them again). Returns (checkpoint, step), or None when there is no checkpoint."""
+    import pandas as pd  # only here: keeps the checkpoint module light for inference imports
+
+    target = latest_checkpoint(folder)
+    if target is None:
+        return None
+    saved = spec_from_json(read_metadata(target)["spec"])
+    if saved != configured_spec:
+        raise ValueError(
+            f"checkpoint {target}: spec {saved} differs from the configured {configured_spec};"
+            f" delete {folder} to start again"
+        )
+    step, _ = load_checkpoint(target, model, ema, optimizer)
+    metrics_path = Path(metrics_path)
+    if metrics_path.is_file():
+        table = pd.read_csv(metrics_path, sep="\t")
+        with atomic_path(metrics_path) as tmp:
+            table[table["step"] <= step].to_csv(tmp, sep="\t", index=False)
+    return target, step

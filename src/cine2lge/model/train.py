@@ -148,29 +148,15 @@ class Trainer:
 
     def resume(self) -> bool:
         """Continue from the newest checkpoint in checkpoint_dir, if any."""
-        target = ckpt.latest_checkpoint(self.checkpoint_dir)
-        if target is None:
+        resumed = ckpt.resume_latest(
+            self.checkpoint_dir, self.spec, ModelSpec.from_json, self.model, self.ema,
+            self.optimizer, self.metrics_path,
+        )
+        if resumed is None:
             return False
-        saved = ModelSpec.from_json(ckpt.read_metadata(target)["spec"])
-        if saved != self.spec:
-            raise ValueError(
-                f"checkpoint {target}: model spec {saved} differs from the configured {self.spec};"
-                f" delete {self.checkpoint_dir} to start again"
-            )
-        self.step, _ = ckpt.load_checkpoint(target, self.model, self.ema, self.optimizer)
-        self._truncate_metrics(self.step)
+        target, self.step = resumed
         log.info("resumed from %s at step %d", target, self.step)
         return True
-
-    def _truncate_metrics(self, step: int) -> None:
-        # Rows logged after the checkpoint would be logged again by the resumed run.
-        if self.metrics_path.is_file():
-            table = pd.read_csv(self.metrics_path, sep="\t")
-            self._write_metrics(table[table["step"] <= step])
-
-    def _write_metrics(self, table: pd.DataFrame) -> None:
-        with atomic_path(self.metrics_path) as tmp:
-            table.to_csv(tmp, sep="\t", index=False)
 
     def _append_metrics(self, rows: list[dict]) -> None:
         self.metrics_path.parent.mkdir(parents=True, exist_ok=True)

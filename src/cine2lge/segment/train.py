@@ -234,20 +234,13 @@ class SegmentTrainer:
 
     def resume(self) -> bool:
         """Continue from the newest checkpoint in checkpoint_dir, if any."""
-        target = ckpt.latest_checkpoint(self.checkpoint_dir)
-        if target is None:
+        resumed = ckpt.resume_latest(
+            self.checkpoint_dir, self.spec, SegmentSpec.from_json, self.model, self.ema,
+            self.optimizer, self.metrics_path,
+        )
+        if resumed is None:
             return False
-        saved = SegmentSpec.from_json(ckpt.read_metadata(target)["spec"])
-        if saved != self.spec:
-            raise ValueError(
-                f"checkpoint {target}: segmentation spec {saved} differs from the configured"
-                f" {self.spec}; delete {self.checkpoint_dir} to start again"
-            )
-        self.step, _ = ckpt.load_checkpoint(target, self.model, self.ema, self.optimizer)
-        if self.metrics_path.is_file():  # rows after the checkpoint would be logged twice
-            table = pd.read_csv(self.metrics_path, sep="\t")
-            with atomic_path(self.metrics_path) as tmp:
-                table[table["step"] <= self.step].to_csv(tmp, sep="\t", index=False)
+        target, self.step = resumed
         log.info("resumed from %s at step %d", target, self.step)
         return True
 
