@@ -129,10 +129,34 @@ class CancelFirstRunningJob(threading.Thread):
                 if not comment.startswith(self.comment_prefix):
                     continue
                 seen = first_seen.setdefault(int(job_id), time.monotonic())
-                if time.monotonic() - seen >= self.running_s:
+                # RUNNING in squeue can precede the batch step's start on a loaded node: wait
+                # until the job has written its log, so the kill really lands mid-run.
+                if time.monotonic() - seen >= self.running_s and _has_started(int(job_id)):
                     subprocess.run(["scancel", job_id], check=True, timeout=15)
                     self.cancelled, self.cancelled_comment = int(job_id), comment
                     return
+
+
+def _has_started(job_id: int) -> bool:
+    """Whether a job's batch step has started, i.e. its StdOut file exists."""
+    result = subprocess.run(
+        ["scontrol", "show", "job", "-o", str(job_id)], capture_output=True, text=True, timeout=15
+    )
+    fields = dict(f.split("=", 1) for f in result.stdout.split() if "=" in f)
+    return bool(fields.get("StdOut")) and Path(fields["StdOut"]).is_file()
+
+
+# Group jobs have UUIDs as Snakemake job ids, rule jobs numbers.
+SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+)")
+
+
+def slurm_ids_by_snakemake_job(output: str) -> dict[str, list[int]]:
+    """{Snakemake job id: SLURM job ids in submission order} from the slurm plugin's
+    "Job N has been submitted with SLURM jobid M" lines; a retried job has several."""
+    ids: dict[str, list[int]] = {}
+    for job, slurm_id in SUBMITTED.findall(output):
+        ids.setdefault(job, []).append(int(slurm_id))
+    return ids
 
 
 RTOL, ATOL = 1e-4, 1e-5

@@ -26,6 +26,7 @@ from .helpers import (
     compare_result_trees,
     run_snakemake,
     scontrol_job,
+    slurm_ids_by_snakemake_job,
     slurm_jobs_by_log_dir,
 )
 
@@ -120,16 +121,11 @@ def test_results_equal_those_of_a_local_run(pipeline):
 def test_job_cancelled_mid_run_was_retried(pipeline):
     assert pipeline.cancelled_job is not None, "no running job was seen to cancel"
     assert scontrol_job(pipeline.cancelled_job)["JobState"] == "CANCELLED"
-    (folder,) = [
-        f
-        for f, ids in slurm_jobs_by_log_dir(pipeline.cluster).items()
-        if pipeline.cancelled_job in ids
-    ]
-    retried = [
-        i for i in slurm_jobs_by_log_dir(pipeline.cluster)[folder] if i > pipeline.cancelled_job
-    ]
-    assert retried, f"the cancelled job {pipeline.cancelled_job} ({folder}) was not resubmitted"
-    assert scontrol_job(retried[0])["JobState"] == "COMPLETED"
+    submissions = slurm_ids_by_snakemake_job(pipeline.cluster_output)
+    (slurm_ids,) = [ids for ids in submissions.values() if pipeline.cancelled_job in ids]
+    retried = [i for i in slurm_ids if i > pipeline.cancelled_job]
+    assert retried, f"the cancelled SLURM job {pipeline.cancelled_job} was not resubmitted"
+    assert scontrol_job(retried[-1])["JobState"] == "COMPLETED"
 
 
 @pytest.mark.parametrize("rule", GPU_RULES)
