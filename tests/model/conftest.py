@@ -37,20 +37,37 @@ def _one_thread():
 
 @pytest.fixture
 def tiny_spec() -> ModelSpec:
-    return ModelSpec(condition_channels=3, channels=(16, 32), attention_levels=(False, True),
-                     num_res_blocks=1, norm_num_groups=16, num_head_channels=16,
-                     num_train_timesteps=100, image_size=(16, 16))
+    return ModelSpec(
+        condition_channels=3,
+        channels=(16, 32),
+        attention_levels=(False, True),
+        num_res_blocks=1,
+        norm_num_groups=16,
+        num_head_channels=16,
+        num_train_timesteps=100,
+        image_size=(16, 16),
+    )
 
 
 @pytest.fixture
 def tiny_settings() -> TrainSettings:
-    return TrainSettings(steps=6, batch_size=4, warmup_steps=2, log_every=2, val_every=3,
-                         val_sample_steps=2, checkpoint_every=3, seed=7)
+    return TrainSettings(
+        steps=6,
+        batch_size=4,
+        warmup_steps=2,
+        log_every=2,
+        val_every=3,
+        val_sample_steps=2,
+        checkpoint_every=3,
+        seed=7,
+    )
 
 
 @pytest.fixture
 def tiny_dataset(tmp_path):
     train = write_synthetic_split(tmp_path / "dataset" / "train", n=12, frames=3, size=16, seed=1)
     val = write_synthetic_split(tmp_path / "dataset" / "val", n=4, frames=3, size=16, seed=2)
-    return (load_split(train, LABEL_SCHEMES, ENHANCEMENT_CLASSES),
-            load_split(val, LABEL_SCHEMES, ENHANCEMENT_CLASSES))
+    return (
+        load_split(train, LABEL_SCHEMES, ENHANCEMENT_CLASSES),
+        load_split(val, LABEL_SCHEMES, ENHANCEMENT_CLASSES),
+    )

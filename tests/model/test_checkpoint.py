@@ -54,8 +54,11 @@ def test_ship_weights_writes_checked_copy_and_card(tmp_path, tiny_spec):
 
     trained = tmp_path / "train" / "model.safetensors"
     trained.parent.mkdir()
-    ckpt.save_weights(trained, build_unet(tiny_spec).state_dict(),
-                      {"spec": tiny_spec.to_json(), "step": "60", "train_settings": "{}"})
+    ckpt.save_weights(
+        trained,
+        build_unet(tiny_spec).state_dict(),
+        {"spec": tiny_spec.to_json(), "step": "60", "train_settings": "{}"},
+    )
     (tmp_path / "train" / "metrics.tsv").write_text(
         "step\tsplit\tmetric\tvalue\n50\tval\tslice_auc\t0.5\n60\tval\tslice_auc\t0.75\n"
     )

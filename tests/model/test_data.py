@@ -50,8 +50,14 @@ def test_load_split_names_missing_file(tmp_path):
 
 def test_batches_are_deterministic_and_augmentation_is_shared(tiny_dataset):
     train, _ = tiny_dataset
-    augment = {"flip_prob": 0.5, "rotate90_prob": 0.5, "affine_prob": 1.0,
-               "rotate_deg": 20.0, "scale": 0.1, "translate_px": 2.0}
+    augment = {
+        "flip_prob": 0.5,
+        "rotate90_prob": 0.5,
+        "affine_prob": 1.0,
+        "rotate_deg": 20.0,
+        "scale": 0.1,
+        "translate_px": 2.0,
+    }
     a = BatchSource(train, 4, seed=3, augment=augment)
     b = BatchSource(train, 4, seed=3, augment=augment)
     for step in (0, 5, 17):

@@ -24,10 +24,16 @@ def test_default_architecture_is_small_enough_for_cpu():
 
 def test_spec_json_round_trip_and_list_inputs_compare_equal(tiny_spec):
     assert ModelSpec.from_json(tiny_spec.to_json()) == tiny_spec
-    from_lists = ModelSpec(condition_channels=3, channels=[16, 32],
-                           attention_levels=[False, True], num_res_blocks=1,
-                           norm_num_groups=16, num_head_channels=16,
-                           num_train_timesteps=100, image_size=[16, 16])
+    from_lists = ModelSpec(
+        condition_channels=3,
+        channels=[16, 32],
+        attention_levels=[False, True],
+        num_res_blocks=1,
+        norm_num_groups=16,
+        num_head_channels=16,
+        num_train_timesteps=100,
+        image_size=[16, 16],
+    )
     assert from_lists == tiny_spec
 
 
@@ -35,8 +41,14 @@ def test_spec_json_round_trip_and_list_inputs_compare_equal(tiny_spec):
     ("kwargs", "message"),
     [
         ({"channels": (32, 48), "norm_num_groups": 32}, "divisible by norm_num_groups"),
-        ({"image_size": (62, 62), "channels": (32, 64, 64),
-          "attention_levels": (False, False, True)}, "divisible by 4"),
+        (
+            {
+                "image_size": (62, 62),
+                "channels": (32, 64, 64),
+                "attention_levels": (False, False, True),
+            },
+            "divisible by 4",
+        ),
         ({"prediction_type": "x0"}, "prediction_type"),
         ({"channels": (32, 64)}, "same length"),
     ],

@@ -37,8 +37,7 @@ def test_ensemble_of_a_constant_model_gives_known_probabilities(tiny_spec):
     assert np.allclose(out.lgelike_syx, 0.2, atol=1e-5)  # (-0.6 + 1) / 2
     assert np.all(out.enhancement_prob_syx == 1.0)
     assert np.all(out.slice_probability_s == 1.0) and np.all(out.enhancement_area_ks == 256)
-    none = ensemble(model, tiny_spec, cine, n_samples=2, steps=2, min_area_px=257,
-                    progress=False)
+    none = ensemble(model, tiny_spec, cine, n_samples=2, steps=2, min_area_px=257, progress=False)
     assert np.all(none.slice_probability_s == 0.0)
 
 
@@ -74,27 +73,51 @@ def test_load_model_checks_sha256(tmp_path, tiny_spec):
 def _identity_geometry(n_slices, size, spacing=2.0, thickness=8.0):
     """Crop rows on the source grid: crop pixel (x, y) of row k = source voxel (x, y, k)."""
     affine = np.diag([spacing, spacing, thickness, 1.0])
-    rows = [{"source_slice": k, "origin_mm": [0.0, 0.0, thickness * k],
-             "direction": np.eye(3).tolist(), "spacing_mm": [spacing, spacing, thickness]}
-            for k in range(n_slices)]
-    return affine, {"grid_size": size,
-                    "cine": {"rows": rows, "source_shape": [size, size, n_slices],
-                             "source_affine": affine.tolist()}}
+    rows = [
+        {
+            "source_slice": k,
+            "origin_mm": [0.0, 0.0, thickness * k],
+            "direction": np.eye(3).tolist(),
+            "spacing_mm": [spacing, spacing, thickness],
+        }
+        for k in range(n_slices)
+    ]
+    return affine, {
+        "grid_size": size,
+        "cine": {
+            "rows": rows,
+            "source_shape": [size, size, n_slices],
+            "source_affine": affine.tolist(),
+        },
+    }
 
 
 def test_chunk_then_subject_outputs(tmp_path, tiny_spec):
-    weights = _save(_constant_model(tiny_spec, lge=0.0, enhancement=0.5), tiny_spec,
-                    tmp_path / "w.safetensors")
+    weights = _save(
+        _constant_model(tiny_spec, lge=0.0, enhancement=0.5), tiny_spec, tmp_path / "w.safetensors"
+    )
     rng = np.random.default_rng(0)
     paired = {}
     for subject, n in (("s1", 3), ("s2", 2)):
         paired[subject] = tmp_path / subject / "paired.npz"
         paired[subject].parent.mkdir()
-        np.savez(paired[subject], cine_styx=rng.uniform(0, 1, (n, 3, 16, 16)).astype(np.float32),
-                 slice_index=np.arange(n) + 1)
+        np.savez(
+            paired[subject],
+            cine_styx=rng.uniform(0, 1, (n, 3, 16, 16)).astype(np.float32),
+            slice_index=np.arange(n) + 1,
+        )
     chunk = tmp_path / "chunk000.npz"
-    predict_chunk(["s1", "s2"], [paired["s1"], paired["s2"]], weights, chunk,
-                  torch.device("cpu"), n_samples=2, steps=3, min_area_px=5, progress=False)
+    predict_chunk(
+        ["s1", "s2"],
+        [paired["s1"], paired["s2"]],
+        weights,
+        chunk,
+        torch.device("cpu"),
+        n_samples=2,
+        steps=3,
+        min_area_px=5,
+        progress=False,
+    )
     with np.load(chunk) as arrays:
         assert arrays["s1.lgelike_syx"].shape == (3, 16, 16)
         assert arrays["s2.enhancement_area_ks"].shape == (2, 2)
@@ -110,9 +133,16 @@ def test_chunk_then_subject_outputs(tmp_path, tiny_spec):
     nib.save(cine, tmp_path / "cine.nii.gz")
     out = tmp_path / "model" / "s2"
     write_subject_outputs(
-        "s2", chunk, paired["s2"], tmp_path / "geometry.json", tmp_path / "cine.nii.gz",
-        out / "prediction.npz", out / "lgelike.nii.gz", out / "enhancement_prob.nii.gz",
-        out / "slice_probability.tsv", out / "lgelike_dicom",
+        "s2",
+        chunk,
+        paired["s2"],
+        tmp_path / "geometry.json",
+        tmp_path / "cine.nii.gz",
+        out / "prediction.npz",
+        out / "lgelike.nii.gz",
+        out / "enhancement_prob.nii.gz",
+        out / "slice_probability.tsv",
+        out / "lgelike_dicom",
     )
     lgelike = nib.load(out / "lgelike.nii.gz")
     assert lgelike.shape == (16, 16, 3) and np.allclose(lgelike.affine, affine)

@@ -13,25 +13,38 @@ def test_config_section_trains_and_predicts(tmp_path, repo):
     """The shipped config's model section drives both entry points (with a tiny network)."""
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     model = copy.deepcopy(config["model"])
-    model["net"] = {"channels": [16, 32], "attention_levels": [False, True], "num_res_blocks": 1,
-                    "norm_num_groups": 16, "num_head_channels": 16}
-    model["train"].update(steps=3, log_every=1, val_every=3, checkpoint_every=2,
-                          val_sample_steps=2)
+    model["net"] = {
+        "channels": [16, 32],
+        "attention_levels": [False, True],
+        "num_res_blocks": 1,
+        "norm_num_groups": 16,
+        "num_head_channels": 16,
+    }
+    model["train"].update(steps=3, log_every=1, val_every=3, checkpoint_every=2, val_sample_steps=2)
     model["predict"].update(n_samples=2, steps=2)
     train_dir = write_synthetic_split(tmp_path / "train", n=8, frames=2, size=16, seed=1)
     val_dir = write_synthetic_split(tmp_path / "val", n=4, frames=2, size=16, seed=2)
     weights = tmp_path / "out" / "model.safetensors"
-    train_model(train_dir, val_dir, weights, tmp_path / "out" / "metrics.tsv",
-                tmp_path / "out" / "checkpoints", model, config["label_schemes"],
-                threads=1, progress=False)
+    train_model(
+        train_dir,
+        val_dir,
+        weights,
+        tmp_path / "out" / "metrics.tsv",
+        tmp_path / "out" / "checkpoints",
+        model,
+        config["label_schemes"],
+        threads=1,
+        progress=False,
+    )
     assert ckpt.verify_sha256(weights)
     metrics = pd.read_csv(tmp_path / "out" / "metrics.tsv", sep="\t")
     assert metrics["step"].max() == 3 and (metrics["split"] == "val").any()
 
     paired = tmp_path / "s1" / "paired.npz"
     paired.parent.mkdir()
-    np.savez(paired, cine_styx=synthetic_slices(3, frames=2, size=16)["cine"],
-             slice_index=np.arange(3))
+    np.savez(
+        paired, cine_styx=synthetic_slices(3, frames=2, size=16)["cine"], slice_index=np.arange(3)
+    )
     chunk = tmp_path / "chunk0000.npz"
     predict_subjects(["s1"], [paired], weights, chunk, model, threads=1, progress=False)
     with np.load(chunk) as arrays:

@@ -12,8 +12,10 @@ from cine2lge.model.train import Trainer, TrainingPreempted, train
 
 
 def _state(trainer):
-    return {**{f"model.{k}": v for k, v in trainer.model.state_dict().items()},
-            **{f"ema.{k}": v for k, v in trainer.ema.state_dict().items()}}
+    return {
+        **{f"model.{k}": v for k, v in trainer.model.state_dict().items()},
+        **{f"ema.{k}": v for k, v in trainer.ema.state_dict().items()},
+    }
 
 
 def test_sigterm_saves_and_resume_matches_an_uninterrupted_run(
@@ -54,12 +56,15 @@ def test_sigterm_saves_and_resume_matches_an_uninterrupted_run(
     log_b = pd.read_csv(tmp_path / "b" / "metrics.tsv", sep="\t")
     keep = log_a["metric"] != "seconds_per_step"
     assert not log_b.duplicated(["step", "split", "metric"]).any()
-    pd.testing.assert_frame_equal(log_a[keep].reset_index(drop=True),
-                                  log_b[log_b["metric"] != "seconds_per_step"]
-                                  .reset_index(drop=True), atol=1e-6)
+    pd.testing.assert_frame_equal(
+        log_a[keep].reset_index(drop=True),
+        log_b[log_b["metric"] != "seconds_per_step"].reset_index(drop=True),
+        atol=1e-6,
+    )
     assert set(log_a["split"]) == {"train", "val"}
     assert {"loss", "lge_mae", "enhancement_dice", "slice_auc"} <= set(
-        log_a.loc[log_a["split"] == "val", "metric"])
+        log_a.loc[log_a["split"] == "val", "metric"]
+    )
 
 
 def test_resume_refuses_a_different_architecture(tmp_path, tiny_spec, tiny_settings, tiny_dataset):
@@ -82,8 +87,17 @@ def test_training_decreases_the_loss_and_exports_ema_weights(
     settings.val_every = settings.checkpoint_every = 60
     settings.augment = None
     weights, metrics = tmp_path / "model.safetensors", tmp_path / "metrics.tsv"
-    trainer = train(tiny_spec, settings, train_data, val_data, tmp_path / "ckpt", weights,
-                    metrics, pick_device(prefer_gpu=False), progress=False)
+    trainer = train(
+        tiny_spec,
+        settings,
+        train_data,
+        val_data,
+        tmp_path / "ckpt",
+        weights,
+        metrics,
+        pick_device(prefer_gpu=False),
+        progress=False,
+    )
     table = pd.read_csv(metrics, sep="\t")
     loss = table[(table["split"] == "train") & (table["metric"] == "loss")]["value"].to_numpy()
     assert loss[-1] < 0.6 * loss[0]

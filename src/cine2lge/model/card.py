@@ -95,14 +95,19 @@ def model_card(weights: Path, digest: str, metadata: dict, metrics: dict, note: 
     return "\n".join(lines)
 
 
-def ship_weights(trained: str | Path, shipped: str | Path, metrics_tsv: str | Path | None = None,
-                 card: str | Path | None = None, note: str = "") -> str:
+def ship_weights(
+    trained: str | Path,
+    shipped: str | Path,
+    metrics_tsv: str | Path | None = None,
+    card: str | Path | None = None,
+    note: str = "",
+) -> str:
     """Copy weights, write `.sha256` and MODEL_CARD.md beside them; return the sha256."""
     trained, shipped = Path(trained), Path(shipped)
     if trained.is_dir():
         weights, metadata = ckpt.ema_weights_of_checkpoint(trained)
         ckpt.save_weights(shipped, weights, metadata)
-        default_metrics = (trained if (trained / "metrics.tsv").is_file() else trained.parent)
+        default_metrics = trained if (trained / "metrics.tsv").is_file() else trained.parent
         default_metrics = default_metrics / "metrics.tsv"
     else:
         metadata = ckpt.read_metadata(trained)

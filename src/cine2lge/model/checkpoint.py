@@ -180,12 +180,13 @@ def ema_weights_of_checkpoint(target: str | Path) -> tuple[dict, dict[str, str]]
         target = latest_checkpoint(target)
     state, metadata = load_weights(target / "ema.safetensors")
     prefix = "module."
-    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     return weights, read_metadata(target)
 
 
-def resume_latest(folder, configured_spec, spec_from_json, model, ema, optimizer,
-                  metrics_path: str | Path) -> tuple[Path, int] | None:
+def resume_latest(
+    folder, configured_spec, spec_from_json, model, ema, optimizer, metrics_path: str | Path
+) -> tuple[Path, int] | None:
     """Load the newest checkpoint in `folder` into model, EMA and optimiser, after checking its
     stored spec equals `configured_spec`; drop rows of `metrics_path` logged after it (the resumed
     run logs them again). Returns (checkpoint, step), or None when there is no checkpoint."""

@@ -45,9 +45,11 @@ class PairedSlices:
     def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(cine (B, T, H, W), lge (B, H, W), enhancement (B, H, W)) copies of rows[index]."""
         rows = self.rows[np.asarray(index)]
-        return (np.asarray(self.cine_styx[rows], dtype=np.float32),
-                np.asarray(self.lge_syx[rows], dtype=np.float32),
-                np.asarray(self.enhancement_syx[rows], dtype=bool))
+        return (
+            np.asarray(self.cine_styx[rows], dtype=np.float32),
+            np.asarray(self.lge_syx[rows], dtype=np.float32),
+            np.asarray(self.enhancement_syx[rows], dtype=bool),
+        )
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -124,24 +126,32 @@ def to_target(lge_syx: np.ndarray, enhancement_syx: np.ndarray) -> np.ndarray:
     return np.stack([lge, mask], axis=1)
 
 
-def augmentation(flip_prob: float, rotate90_prob: float, affine_prob: float,
-                 rotate_deg: float, scale: float, translate_px: float) -> Compose:
+def augmentation(
+    flip_prob: float,
+    rotate90_prob: float,
+    affine_prob: float,
+    rotate_deg: float,
+    scale: float,
+    translate_px: float,
+) -> Compose:
     """The same random geometric transform applied to cine, LGE and mask (nearest for the mask)."""
     keys = list(AUGMENTED_KEYS)
-    return Compose([
-        RandFlipd(keys, prob=flip_prob, spatial_axis=0),
-        RandFlipd(keys, prob=flip_prob, spatial_axis=1),
-        RandRotate90d(keys, prob=rotate90_prob, max_k=3),
-        RandAffined(
-            keys,
-            prob=affine_prob,
-            rotate_range=np.deg2rad(rotate_deg),
-            scale_range=(scale, scale),
-            translate_range=(translate_px, translate_px),
-            mode=("bilinear", "bilinear", "nearest"),
-            padding_mode="zeros",
-        ),
-    ])
+    return Compose(
+        [
+            RandFlipd(keys, prob=flip_prob, spatial_axis=0),
+            RandFlipd(keys, prob=flip_prob, spatial_axis=1),
+            RandRotate90d(keys, prob=rotate90_prob, max_k=3),
+            RandAffined(
+                keys,
+                prob=affine_prob,
+                rotate_range=np.deg2rad(rotate_deg),
+                scale_range=(scale, scale),
+                translate_range=(translate_px, translate_px),
+                mode=("bilinear", "bilinear", "nearest"),
+                padding_mode="zeros",
+            ),
+        ]
+    )
 
 
 def step_seed(seed: int, step: int, stream: int = 0) -> int:

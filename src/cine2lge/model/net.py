@@ -61,8 +61,12 @@ class ModelSpec:
     @classmethod
     def from_config(cls, net: dict, diffusion: dict, condition_channels: int, image_size):
         """Build from the config's `model.net` and `model.diffusion` sections."""
-        return cls(condition_channels=int(condition_channels), image_size=tuple(image_size),
-                   **net, **diffusion)
+        return cls(
+            condition_channels=int(condition_channels),
+            image_size=tuple(image_size),
+            **net,
+            **diffusion,
+        )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

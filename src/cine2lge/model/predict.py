@@ -75,18 +75,36 @@ def predict_chunk(
     model, spec, metadata = load_model(weights, device, verify=verify)
     cines = [read_paired(s, p)["cine_styx"] for s, p in zip(subjects, paired_paths, strict=True)]
     for subject, path, cine in zip(subjects, paired_paths, cines, strict=True):
-        if cine.ndim != 4 or cine.shape[1] != spec.condition_channels or tuple(
-            cine.shape[2:]) != spec.image_size:
+        if (
+            cine.ndim != 4
+            or cine.shape[1] != spec.condition_channels
+            or tuple(cine.shape[2:]) != spec.image_size
+        ):
             raise ValueError(
                 f"subject {subject}: {path} cine_styx has shape {cine.shape}; the model in"
                 f" {weights} expects (slices, {spec.condition_channels}, {spec.image_size[0]},"
                 f" {spec.image_size[1]}) (check preprocess frames/grid against the weights)"
             )
-    log.info("chunk of %d subjects, %d slices, K=%d, %d steps, device %s, bf16 %s",
-             len(subjects), sum(map(len, cines)), n_samples, steps, device, bf16)
+    log.info(
+        "chunk of %d subjects, %d slices, K=%d, %d steps, device %s, bf16 %s",
+        len(subjects),
+        sum(map(len, cines)),
+        n_samples,
+        steps,
+        device,
+        bf16,
+    )
     prediction = ensemble(
-        model, spec, np.concatenate(cines), n_samples=n_samples, steps=steps, seed=seed,
-        batch_size=batch_size, min_area_px=min_area_px, device=device, bf16=bf16,
+        model,
+        spec,
+        np.concatenate(cines),
+        n_samples=n_samples,
+        steps=steps,
+        seed=seed,
+        batch_size=batch_size,
+        min_area_px=min_area_px,
+        device=device,
+        bf16=bf16,
         progress=progress,
     )
     arrays = {"subjects": np.asarray(subjects)}
@@ -108,15 +126,18 @@ def chunk_arrays(subject: str, chunk_path: str | Path) -> dict[str, np.ndarray]:
         return {key: chunk[f"{subject}.{key}"] for key in PER_SUBJECT}
 
 
-def slice_table(subject: str, slice_index: np.ndarray, probability_s: np.ndarray,
-                area_ks: np.ndarray) -> pd.DataFrame:
+def slice_table(
+    subject: str, slice_index: np.ndarray, probability_s: np.ndarray, area_ks: np.ndarray
+) -> pd.DataFrame:
     """One row per predicted slice: source cine slice index and enhancement probability."""
-    return pd.DataFrame({
-        "subject": subject,
-        "slice": np.asarray(slice_index, dtype=int),
-        "probability": np.round(probability_s.astype(float), 6),
-        "mean_enhanced_px": np.round(area_ks.mean(axis=0), 3),
-    })
+    return pd.DataFrame(
+        {
+            "subject": subject,
+            "slice": np.asarray(slice_index, dtype=int),
+            "probability": np.round(probability_s.astype(float), 6),
+            "mean_enhanced_px": np.round(area_ks.mean(axis=0), 3),
+        }
+    )
 
 
 def write_subject_outputs(

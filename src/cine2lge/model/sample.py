@@ -123,8 +123,9 @@ def ensemble(
     for batch in tqdm(batches, desc="sample", disable=not progress or not batches):
         k_index = torch.tensor([k for k, _ in batch])
         s_index = torch.tensor([s for _, s in batch])
-        out = sample_targets(model, spec, cine[s_index], steps, device=device, bf16=bf16,
-                             noise_bcyx=noises[k_index])
+        out = sample_targets(
+            model, spec, cine[s_index], steps, device=device, bf16=bf16, noise_bcyx=noises[k_index]
+        )
         samples[k_index, s_index] = out
     samples_np = samples.numpy()
     enhanced_ksyx = samples_np[:, :, 1] > 0

@@ -31,21 +31,33 @@ def train_model(
     """Train on a dataset split (resuming from checkpoint_dir) and write weights + .sha256."""
     set_threads(threads)
     device = pick_device(prefer_gpu)
-    load = dict(label_schemes=label_schemes,
-                enhancement_classes=model_config["enhancement_classes"],
-                default_scheme=model_config["label_scheme"])
+    load = dict(
+        label_schemes=label_schemes,
+        enhancement_classes=model_config["enhancement_classes"],
+        default_scheme=model_config["label_scheme"],
+    )
     train_data = load_split(train_dir, **load)
     if len(train_data) == 0:
         raise ValueError(f"dataset split {train_dir}: no labelled paired slices to train on")
     val_data = load_split(val_dir, **load) if val_dir and Path(val_dir).is_dir() else None
     if val_data is None:
         log.warning("no val split at %s: validation metrics are skipped", val_dir)
-    spec = ModelSpec.from_config(model_config["net"], model_config["diffusion"],
-                                 train_data.n_frames, train_data.image_size)
+    spec = ModelSpec.from_config(
+        model_config["net"], model_config["diffusion"], train_data.n_frames, train_data.image_size
+    )
     train_cfg = {k: v for k, v in model_config["train"].items() if k not in RUNTIME_KEYS}
     settings = TrainSettings(**train_cfg, bf16=resolve_bf16(model_config["train"]["bf16"], device))
-    train(spec, settings, train_data, val_data, checkpoint_dir, weights_path, metrics_path,
-          device, progress=progress)
+    train(
+        spec,
+        settings,
+        train_data,
+        val_data,
+        checkpoint_dir,
+        weights_path,
+        metrics_path,
+        device,
+        progress=progress,
+    )
     ckpt.write_sha256(weights_path)
 
 
@@ -64,8 +76,16 @@ def predict_subjects(
     device = pick_device(prefer_gpu)
     cfg = model_config["predict"]
     predict_chunk(
-        subjects, paired_paths, weights, out_path, device,
-        n_samples=cfg["n_samples"], steps=cfg["steps"], seed=cfg["seed"],
-        batch_size=cfg["batch_size"], min_area_px=cfg["min_area_px"],
-        bf16=resolve_bf16(cfg["bf16"], device), progress=progress,
+        subjects,
+        paired_paths,
+        weights,
+        out_path,
+        device,
+        n_samples=cfg["n_samples"],
+        steps=cfg["steps"],
+        seed=cfg["seed"],
+        batch_size=cfg["batch_size"],
+        min_area_px=cfg["min_area_px"],
+        bf16=resolve_bf16(cfg["bf16"], device),
+        progress=progress,
     )

@@ -42,18 +42,21 @@ def synthetic_slices(n: int, frames: int = 8, size: int = 64, seed: int = 0) -> 
     return {"cine": np.clip(cine, 0, 1), "lge": np.clip(lge, 0, 1), "labels": labels}
 
 
-def write_synthetic_split(folder: str | Path, n: int, frames: int = 8, size: int = 64,
-                          seed: int = 0) -> Path:
+def write_synthetic_split(
+    folder: str | Path, n: int, frames: int = 8, size: int = 64, seed: int = 0
+) -> Path:
     """Write a dataset split folder in the preprocess stage's format."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arrays = synthetic_slices(n, frames, size, seed)
     for key, name in DATASET_FILES.items():
         np.save(folder / name, arrays[key])
-    pd.DataFrame({
-        "row": np.arange(n),
-        "subject": [f"syn{i // 4:03d}" for i in range(n)],
-        "slice": [i % 4 for i in range(n)],
-        "has_labels": [True] * n,
-    }).to_csv(folder / MANIFEST, sep="\t", index=False)
+    pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "subject": [f"syn{i // 4:03d}" for i in range(n)],
+            "slice": [i % 4 for i in range(n)],
+            "has_labels": [True] * n,
+        }
+    ).to_csv(folder / MANIFEST, sep="\t", index=False)
     return folder

@@ -13,7 +13,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,10 +56,16 @@ class TrainSettings:
     val_max_slices: int = 64
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
-    augment: dict = field(default_factory=lambda: {
-        "flip_prob": 0.5, "rotate90_prob": 0.5, "affine_prob": 0.5,
-        "rotate_deg": 15.0, "scale": 0.1, "translate_px": 4.0,
-    })
+    augment: dict = field(
+        default_factory=lambda: {
+            "flip_prob": 0.5,
+            "rotate90_prob": 0.5,
+            "affine_prob": 0.5,
+            "rotate_deg": 15.0,
+            "scale": 0.1,
+            "translate_px": 4.0,
+        }
+    )
 
     def learning_rate_at(self, step: int) -> float:
         """Linear warm-up, then cosine decay to 10 % at `steps`."""
@@ -114,13 +120,17 @@ class Trainer:
         val_data: PairedSlices | None,
         checkpoint_dir: str | Path,
         device: torch.device,
+        init_weights: str | Path | None = None,
     ):
         self.spec, self.settings, self.device = spec, settings, device
         self.train_data, self.val_data = train_data, val_data
         self.checkpoint_dir = Path(checkpoint_dir)
         self.metrics_path = self.checkpoint_dir / "metrics.tsv"
         torch.manual_seed(settings.seed)  # the initial weights
-        self.model = build_unet(spec).to(device, memory_format=memory_format(device))
+        self.model = build_unet(spec)
+        if init_weights is not None:  # fine-tune; the EMA below starts from these weights too
+            load_initial_weights(self.model, spec, init_weights)
+        self.model = self.model.to(device, memory_format=memory_format(device))
         self.ema = AveragedModel(
             self.model, multi_avg_fn=ema_with_warmup(settings.ema_decay), use_buffers=True
         )
@@ -142,15 +152,25 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         return ckpt.save_checkpoint(
-            self.checkpoint_dir, self.step, self.model, self.ema, self.optimizer,
-            self.metadata(), keep=self.settings.keep_checkpoints,
+            self.checkpoint_dir,
+            self.step,
+            self.model,
+            self.ema,
+            self.optimizer,
+            self.metadata(),
+            keep=self.settings.keep_checkpoints,
         )
 
     def resume(self) -> bool:
         """Continue from the newest checkpoint in checkpoint_dir, if any."""
         resumed = ckpt.resume_latest(
-            self.checkpoint_dir, self.spec, ModelSpec.from_json, self.model, self.ema,
-            self.optimizer, self.metrics_path,
+            self.checkpoint_dir,
+            self.spec,
+            ModelSpec.from_json,
+            self.model,
+            self.ema,
+            self.optimizer,
+            self.metrics_path,
         )
         if resumed is None:
             return False
@@ -215,20 +235,31 @@ class Trainer:
         cine, target = torch.from_numpy(cine), torch.from_numpy(to_target(lge, enhancement))
         _, per_channel = self.loss(model, cine, target, seed=self.settings.seed)
         sampled = sample_targets(
-            model, self.spec, cine, self.settings.val_sample_steps,
-            noise_seed=self.settings.seed, device=self.device, bf16=self.settings.bf16,
+            model,
+            self.spec,
+            cine,
+            self.settings.val_sample_steps,
+            noise_seed=self.settings.seed,
+            device=self.device,
+            bf16=self.settings.bf16,
         )
-        return {"loss": float(per_channel.mean()), "loss_lge": float(per_channel[0]),
-                "loss_enhancement": float(per_channel[1]),
-                **sample_metrics(sampled.numpy(), target.numpy())}
+        return {
+            "loss": float(per_channel.mean()),
+            "loss_lge": float(per_channel[0]),
+            "loss_enhancement": float(per_channel[1]),
+            **sample_metrics(sampled.numpy(), target.numpy()),
+        }
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, progress: bool = True) -> None:
         s = self.settings
         running, started, logged_at = torch.zeros(2), time.monotonic(), self.step
-        with _StopFlag() as stop, tqdm(
-            total=s.steps, initial=self.step, desc="train", disable=not progress, mininterval=5
-        ) as bar:
+        with (
+            _StopFlag() as stop,
+            tqdm(
+                total=s.steps, initial=self.step, desc="train", disable=not progress, mininterval=5
+            ) as bar,
+        ):
             while self.step < s.steps:
                 running += self.train_step()
                 bar.update(1)
@@ -240,8 +271,9 @@ class Trainer:
                         _row(self.step, "train", "loss", float(mean.mean())),
                         _row(self.step, "train", "loss_lge", float(mean[0])),
                         _row(self.step, "train", "loss_enhancement", float(mean[1])),
-                        _row(self.step, "train", "learning_rate",
-                             s.learning_rate_at(self.step - 1)),
+                        _row(
+                            self.step, "train", "learning_rate", s.learning_rate_at(self.step - 1)
+                        ),
                         _row(self.step, "train", "seconds_per_step", seconds),
                     ]
                     bar.set_postfix(loss=f"{float(mean.mean()):.4f}")
@@ -250,8 +282,11 @@ class Trainer:
                     metrics = self.validate()
                     rows += [_row(self.step, "val", k, v) for k, v in metrics.items()]
                     if metrics:
-                        log.info("step %d val %s", self.step,
-                                 " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+                        log.info(
+                            "step %d val %s",
+                            self.step,
+                            " ".join(f"{k}={v:.4f}" for k, v in metrics.items()),
+                        )
                 if rows:
                     self._append_metrics(rows)
                 if self.step % s.checkpoint_every == 0 or self.step == s.steps:
@@ -270,6 +305,40 @@ class Trainer:
         if metrics_path is not None:
             with atomic_path(metrics_path) as tmp:
                 tmp.write_bytes(self.metrics_path.read_bytes())
+
+
+def load_initial_weights(model: torch.nn.Module, spec: ModelSpec, weights: str | Path) -> None:
+    """Start from trained weights (sha256-checked) of the same architecture and image size.
+
+    Weights trained with fewer conditioning channels (e.g. cine only, now cine + T2) load too:
+    the new input channels of the first convolution start at zero, so the network initially
+    ignores them and computes what the trained one did.
+    """
+    ckpt.verify_sha256(weights)
+    state, metadata = ckpt.load_weights(weights)
+    if "spec" not in metadata:
+        raise ValueError(f"initial weights {weights}: no 'spec' metadata (not a cine2lge model)")
+    theirs = ModelSpec.from_json(metadata["spec"])
+    if replace(theirs, condition_channels=spec.condition_channels) != spec or (
+        theirs.condition_channels > spec.condition_channels
+    ):
+        raise ValueError(
+            f"initial weights {weights}: network {theirs.to_json()} does not fit"
+            f" the configured {spec.to_json()} (model.net, preprocess grid/frames)"
+        )
+    own = model.state_dict()
+    for key, value in state.items():
+        mine = own.get(key)
+        if (
+            mine is not None
+            and value.ndim == 4
+            and value.shape[1] < mine.shape[1]
+            and (value.shape[0] == mine.shape[0] and value.shape[2:] == mine.shape[2:])
+        ):
+            padded = torch.zeros_like(mine)
+            padded[:, : value.shape[1]] = value
+            state[key] = padded
+    model.load_state_dict(state)
 
 
 def _row(step, split, metric, value) -> dict:
@@ -315,9 +384,15 @@ def train(
     """Train (resuming when checkpoint_dir holds a checkpoint) and export the EMA weights."""
     trainer = Trainer(spec, settings, train_data, val_data, checkpoint_dir, device)
     trainer.resume()
-    log.info("training %s on %d slices (val %d), %d params, device %s, from step %d",
-             spec.to_json(), len(train_data), 0 if val_data is None else len(val_data),
-             sum(p.numel() for p in trainer.model.parameters()), device, trainer.step)
+    log.info(
+        "training %s on %d slices (val %d), %d params, device %s, from step %d",
+        spec.to_json(),
+        len(train_data),
+        0 if val_data is None else len(val_data),
+        sum(p.numel() for p in trainer.model.parameters()),
+        device,
+        trainer.step,
+    )
     trainer.run(progress=progress)
     trainer.export(weights_path, metrics_path)
     return trainer
