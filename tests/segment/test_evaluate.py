@@ -5,7 +5,16 @@ import pytest
 import torch
 from monai.metrics import compute_hausdorff_distance
 
-from cine2lge.segment.evaluate import dice, dice_per_class, evaluate_subject, hd95, summarise
+from cine2lge.segment.evaluate import (
+    cross_validate,
+    dice,
+    dice_per_class,
+    evaluate_subject,
+    hd95,
+    myops_preprocess_section,
+    subject_folds,
+    summarise,
+)
 
 from .rings import ring_classes
 
@@ -28,8 +37,11 @@ def test_dice_known_values():
 
 def test_dice_per_class_of_a_ring():
     truth = ring_classes(32, (16, 16), 5, 8)
-    assert dice_per_class(truth, truth) == {"blood_pool": 1.0, "myocardium": 1.0,
-                                            "right_ventricle": 1.0}
+    assert dice_per_class(truth, truth) == {
+        "blood_pool": 1.0,
+        "myocardium": 1.0,
+        "right_ventricle": 1.0,
+    }
 
 
 def test_hd95_of_concentric_discs_is_the_radius_difference_in_mm():
@@ -41,8 +53,10 @@ def test_hd95_of_concentric_discs_is_the_radius_difference_in_mm():
 def test_hd95_equals_monai_on_one_slice():
     a, b = disc(64, 10), disc(64, 12, centre=35)
     expected = compute_hausdorff_distance(
-        torch.from_numpy(a[None, None]).float(), torch.from_numpy(b[None, None]).float(),
-        percentile=95, spacing=1.5,
+        torch.from_numpy(a[None, None]).float(),
+        torch.from_numpy(b[None, None]).float(),
+        percentile=95,
+        spacing=1.5,
     ).item()
     assert hd95(a[None], b[None], (1.5, 1.5)) == pytest.approx(expected, rel=0.05)
 
@@ -77,9 +91,16 @@ def test_evaluate_cohort_uses_labelled_paired_rows_and_geometry_spacing(tmp_path
     np.savez(tmp_path / "masks.npz", labels_syx=predicted.astype(np.int16))
     (tmp_path / "geometry.json").write_text(json.dumps({"spacing_mm": 2.0}))
     scheme = {"blood_pool": [1], "myocardium": [2, 4, 5], "right_ventricle": [3]}
-    evaluate_cohort(["S1"], [tmp_path / "masks.npz"], [tmp_path / "paired.npz"],
-                    [tmp_path / "geometry.json"], {"S1": scheme}, {"S1": "internal_test"},
-                    tmp_path / "eval.tsv", tmp_path / "summary.tsv")
+    evaluate_cohort(
+        ["S1"],
+        [tmp_path / "masks.npz"],
+        [tmp_path / "paired.npz"],
+        [tmp_path / "geometry.json"],
+        {"S1": scheme},
+        {"S1": "internal_test"},
+        tmp_path / "eval.tsv",
+        tmp_path / "summary.tsv",
+    )
     table = pd.read_csv(tmp_path / "eval.tsv", sep="\t").set_index("class")
     assert table.loc["myocardium", "dice"] == pytest.approx(2 / 3, abs=1e-3)  # 1 of 2 slices
     assert table.loc["myocardium", "slices"] == 2
@@ -87,3 +108,43 @@ def test_evaluate_cohort_uses_labelled_paired_rows_and_geometry_spacing(tmp_path
     assert table.loc["myocardium", "hd95_mm"] == pytest.approx(far, rel=0.01)
     summary = pd.read_csv(tmp_path / "summary.tsv", sep="\t")
     assert summary["split"].unique().tolist() == ["internal_test"]
+
+
+def test_myops_preprocessing_turns_registration_off_without_touching_the_config():
+    config = {"fov_mm": 128, "registration": {"enabled": True, "max_shift_mm": 15}}
+    section = myops_preprocess_section(config)
+    assert section["registration"] == {"enabled": False, "max_shift_mm": 15}
+    assert config["registration"]["enabled"] is True
+    assert myops_preprocess_section(config, register=True)["registration"]["enabled"] is True
+
+
+def test_cross_validate_runs_only_the_chosen_folds_on_held_out_subjects(tmp_path):
+    from cine2lge.segment.net import SegmentSpec
+    from cine2lge.segment.postprocess import PostprocessSettings
+    from cine2lge.segment.train import LabelledSlices, SegmentTrainSettings
+
+    from .rings import ring_set
+
+    images, classes = ring_set(12, 32, 0)
+    subjects = [f"S{i % 4}" for i in range(12)]
+    data = LabelledSlices(images, classes, subjects, list(range(12)))
+    spec = SegmentSpec(
+        channels=(4, 8), strides=(2,), num_res_units=0, dropout=0.0, image_size=(32, 32)
+    )
+    settings = SegmentTrainSettings(
+        steps=2, batch_size=4, log_every=1, val_every=2, checkpoint_every=2, augment=None
+    )
+    table = cross_validate(
+        data,
+        2,
+        spec,
+        settings,
+        PostprocessSettings(),
+        dict.fromkeys(subjects, 2.0),
+        tmp_path,
+        folds=[1],
+    )
+    held_out = subject_folds(list(dict.fromkeys(subjects)), 2)[1]
+    assert set(table["fold"]) == {1}
+    assert sorted(table["subject"].unique()) == sorted(held_out)
+    assert set(table["stage"]) == {"raw", "postprocessed"}

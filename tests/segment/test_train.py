@@ -18,8 +18,9 @@ from cine2lge.segment.train import (
 
 from .rings import ring_classes, ring_set
 
-SPEC = SegmentSpec(channels=(8, 16, 32), strides=(2, 2), num_res_units=1, dropout=0.0,
-                   image_size=(32, 32))
+SPEC = SegmentSpec(
+    channels=(8, 16, 32), strides=(2, 2), num_res_units=1, dropout=0.0, image_size=(32, 32)
+)
 CPU = torch.device("cpu")
 DEMO = {"blood_pool": [1], "myocardium": [2, 4, 5], "right_ventricle": [3]}
 
@@ -30,8 +31,16 @@ def rings(n, seed):
 
 
 def settings(**changes):
-    base = {"steps": 60, "batch_size": 8, "learning_rate": 1e-2, "ema_decay": 0.9,
-            "log_every": 10, "val_every": 60, "checkpoint_every": 30, "augment": None}
+    base = {
+        "steps": 60,
+        "batch_size": 8,
+        "learning_rate": 1e-2,
+        "ema_decay": 0.9,
+        "log_every": 10,
+        "val_every": 60,
+        "checkpoint_every": 30,
+        "augment": None,
+    }
     return SegmentTrainSettings(**(base | changes))
 
 
@@ -39,8 +48,9 @@ def settings(**changes):
 def trained(tmp_path_factory):
     torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("segment")
-    trainer = SegmentTrainer(SPEC, settings(), rings(48, 0), rings(8, 1), folder / "ckpt", CPU,
-                             phase_fraction=0.75)
+    trainer = SegmentTrainer(
+        SPEC, settings(), rings(48, 0), rings(8, 1), folder / "ckpt", CPU, phase_fraction=0.75
+    )
     losses = [trainer.train_step() for _ in range(60)]
     return trainer, losses, folder
 
@@ -66,16 +76,19 @@ def test_export_writes_checked_weights_with_spec(trained, tmp_path):
 def test_resume_continues_from_the_checkpoint(tmp_path):
     torch.set_num_threads(1)
     data = rings(16, 2)
-    whole = SegmentTrainer(SPEC, settings(steps=12, checkpoint_every=6), data, None,
-                           tmp_path / "a", CPU)
+    whole = SegmentTrainer(
+        SPEC, settings(steps=12, checkpoint_every=6), data, None, tmp_path / "a", CPU
+    )
     whole.run(progress=False)
-    first = SegmentTrainer(SPEC, settings(steps=12, checkpoint_every=6), data, None,
-                           tmp_path / "b", CPU)
+    first = SegmentTrainer(
+        SPEC, settings(steps=12, checkpoint_every=6), data, None, tmp_path / "b", CPU
+    )
     for _ in range(6):  # a job killed after its checkpoint at step 6
         first.train_step()
     first.save_checkpoint()
-    second = SegmentTrainer(SPEC, settings(steps=12, checkpoint_every=6), data, None,
-                            tmp_path / "b", CPU)
+    second = SegmentTrainer(
+        SPEC, settings(steps=12, checkpoint_every=6), data, None, tmp_path / "b", CPU
+    )
     assert second.resume() and second.step == 6
     second.run(progress=False)
     for name, value in whole.model.state_dict().items():
@@ -98,11 +111,43 @@ def test_labelled_rows_take_the_label_phase_frame_and_paired_rows():
     labels_syx[labels_syx == 2] = 5  # hyperintense myocardium is myocardium
     cine_styx = np.zeros((3, 8, 32, 32), np.float32)
     cine_styx[:, 6] = 1.0  # the frame at 0.75 of the cycle
-    arrays = {"cine_styx": cine_styx, "labels_syx": labels_syx,
-              "paired": np.array([True, False, True])}
+    arrays = {
+        "cine_styx": cine_styx,
+        "labels_syx": labels_syx,
+        "paired": np.array([True, False, True]),
+    }
     images, out, rows = labelled_rows("S1", arrays, DEMO, 0.75)
     assert rows == [0]  # row 1 unpaired, row 2 without myocardium
     assert images.shape == (1, 1, 32, 32) and images.min() == 1.0
     assert np.array_equal(out[0], classes)
     with pytest.raises(ValueError, match="subject S2: paired.npz has no labels_syx"):
         labelled_rows("S2", {"cine_styx": cine_styx}, DEMO, 0.75)
+
+
+def test_fine_tuning_starts_from_the_initial_weights(trained, tmp_path):
+    trainer, _, _ = trained
+    weights = tmp_path / "start.safetensors"
+    trainer.export(weights)
+    tuned = SegmentTrainer(
+        SPEC, settings(), rings(8, 2), None, tmp_path / "ckpt", CPU, init_weights=weights
+    )
+    start = ckpt.load_weights(weights)[0]
+    for name, value in tuned.model.state_dict().items():
+        assert torch.equal(value, start[name]), name
+    val = rings(8, 1)  # the trained network's skill before any fine-tuning step
+    dice = dice_per_class(predict_classes(tuned.model, val.images_nyx, CPU), val.classes_nyx)
+    assert dice["myocardium"] > 0.7
+    assert tuned.metadata()["init_weights"] == weights.name
+
+
+def test_initial_weights_of_another_network_are_refused(trained, tmp_path):
+    trainer, _, _ = trained
+    weights = tmp_path / "start.safetensors"
+    trainer.export(weights)
+    wider = SegmentSpec(
+        channels=(16, 32, 64), strides=(2, 2), num_res_units=1, dropout=0.0, image_size=(32, 32)
+    )
+    with pytest.raises(ValueError, match="start.safetensors: network .* differs"):
+        SegmentTrainer(
+            wider, settings(), rings(8, 2), None, tmp_path / "ckpt", CPU, init_weights=weights
+        )

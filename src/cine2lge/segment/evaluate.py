@@ -9,6 +9,7 @@ Dice and HD95 NaN; absent from one map only, Dice 0 and HD95 NaN (undefined dist
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,11 @@ def dice(predicted: np.ndarray, reference: np.ndarray) -> float:
 
 def dice_per_class(predicted_nyx: np.ndarray, reference_nyx: np.ndarray) -> dict[str, float]:
     """{class name: Dice} of the foreground classes of two class maps (any shape)."""
-    return {name: dice(predicted_nyx == k, reference_nyx == k)
-            for k, name in enumerate(CLASSES) if k > 0}
+    return {
+        name: dice(predicted_nyx == k, reference_nyx == k)
+        for k, name in enumerate(CLASSES)
+        if k > 0
+    }
 
 
 def _boundary(mask_yx: np.ndarray) -> np.ndarray:
@@ -45,8 +49,11 @@ def _directed_distances(a_yx: np.ndarray, b_yx: np.ndarray, spacing_mm) -> np.nd
     return to_b[_boundary(a_yx)]
 
 
-def hd95(predicted_syx: np.ndarray, reference_syx: np.ndarray,
-         spacing_mm: tuple[float, float] = (1.0, 1.0)) -> float:
+def hd95(
+    predicted_syx: np.ndarray,
+    reference_syx: np.ndarray,
+    spacing_mm: tuple[float, float] = (1.0, 1.0),
+) -> float:
     """95 % Hausdorff distance (mm) of two boolean stacks (slice, y, x), in-plane per slice."""
     predicted_syx = np.asarray(predicted_syx, bool).reshape(-1, *np.shape(predicted_syx)[-2:])
     reference_syx = np.asarray(reference_syx, bool).reshape(-1, *np.shape(reference_syx)[-2:])
@@ -65,25 +72,40 @@ def hd95(predicted_syx: np.ndarray, reference_syx: np.ndarray,
             (forward if p_yx.any() else backward).append(np.full(_boundary(missing).sum(), far))
     if not forward or not backward:
         return float("nan")
-    return float(max(np.percentile(np.concatenate(forward), 95),
-                     np.percentile(np.concatenate(backward), 95)))
+    return float(
+        max(np.percentile(np.concatenate(forward), 95), np.percentile(np.concatenate(backward), 95))
+    )
 
 
-def evaluate_subject(subject: str, predicted_syx: np.ndarray, reference_syx: np.ndarray,
-                     spacing_mm: tuple[float, float]) -> pd.DataFrame:
+def evaluate_subject(
+    subject: str,
+    predicted_syx: np.ndarray,
+    reference_syx: np.ndarray,
+    spacing_mm: tuple[float, float],
+) -> pd.DataFrame:
     """One row per foreground class: subject, class, dice, hd95_mm, slices, reference_px,
     predicted_px."""
     if predicted_syx.shape != reference_syx.shape:
-        raise ValueError(f"subject {subject}: predicted classes {predicted_syx.shape} and"
-                         f" reference {reference_syx.shape} differ in shape")
+        raise ValueError(
+            f"subject {subject}: predicted classes {predicted_syx.shape} and"
+            f" reference {reference_syx.shape} differ in shape"
+        )
     rows = []
     for k, name in enumerate(CLASSES):
         if k == 0:
             continue
         p, r = predicted_syx == k, reference_syx == k
-        rows.append({"subject": subject, "class": name, "dice": dice(p, r),
-                     "hd95_mm": hd95(p, r, spacing_mm), "slices": len(reference_syx),
-                     "reference_px": int(r.sum()), "predicted_px": int(p.sum())})
+        rows.append(
+            {
+                "subject": subject,
+                "class": name,
+                "dice": dice(p, r),
+                "hd95_mm": hd95(p, r, spacing_mm),
+                "slices": len(reference_syx),
+                "reference_px": int(r.sum()),
+                "predicted_px": int(p.sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -92,8 +114,11 @@ def summarise(table: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
     keys = [*(by or []), "class"]
     grouped = table.groupby(keys, sort=False)
     out = grouped.agg(
-        subjects=("subject", "nunique"), dice_mean=("dice", "mean"), dice_sd=("dice", "std"),
-        hd95_mm_mean=("hd95_mm", "mean"), hd95_mm_sd=("hd95_mm", "std"),
+        subjects=("subject", "nunique"),
+        dice_mean=("dice", "mean"),
+        dice_sd=("dice", "std"),
+        hd95_mm_mean=("hd95_mm", "mean"),
+        hd95_mm_sd=("hd95_mm", "std"),
     ).reset_index()
     return out
 
@@ -111,15 +136,21 @@ def reference_rows(arrays: dict, scheme: dict) -> tuple[np.ndarray, np.ndarray]:
     return rows, classes_syx[rows]
 
 
-def evaluate_cohort(subjects: list[str], masks: list[str], paired: list[str],
-                    geometry: list[str], schemes: dict[str, dict], splits: dict[str, str],
-                    table_path: str | Path, summary_path: str | Path) -> pd.DataFrame:
+def evaluate_cohort(
+    subjects: list[str],
+    masks: list[str],
+    paired: list[str],
+    geometry: list[str],
+    schemes: dict[str, dict],
+    splits: dict[str, str],
+    table_path: str | Path,
+    summary_path: str | Path,
+) -> pd.DataFrame:
     """Stage entry (rule segment_evaluate): predicted vs reference classes of held-out subjects.
 
     Writes the per-subject table (subject, split, class, dice, hd95_mm, ...) and the summary per
     split and class (mean, SD).
     """
-    import json
 
     from cine2lge.io import atomic_path
 
@@ -138,8 +169,16 @@ def evaluate_cohort(subjects: list[str], masks: list[str], paired: list[str],
         table = evaluate_subject(subject, predicted, reference, (spacing, spacing))
         table.insert(1, "split", splits[subject])
         tables.append(table)
-    columns = ["subject", "split", "class", "dice", "hd95_mm", "slices", "reference_px",
-               "predicted_px"]
+    columns = [
+        "subject",
+        "split",
+        "class",
+        "dice",
+        "hd95_mm",
+        "slices",
+        "reference_px",
+        "predicted_px",
+    ]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
     with atomic_path(table_path) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
@@ -156,12 +195,25 @@ def subject_folds(subjects: list[str], n_folds: int, seed: int = 0) -> list[list
     return [[subjects[i] for i in order[k::n_folds]] for k in range(n_folds)]
 
 
-def cross_validate(data, n_folds: int, spec, settings, postprocess, spacing_mm: dict[str, float],
-                   work_dir: str | Path, device=None, seed: int = 0) -> pd.DataFrame:
+def cross_validate(
+    data,
+    n_folds: int,
+    spec,
+    settings,
+    postprocess,
+    spacing_mm: dict[str, float],
+    work_dir: str | Path,
+    device=None,
+    seed: int = 0,
+    init_weights: str | Path | None = None,
+    folds: list[int] | None = None,
+) -> pd.DataFrame:
     """Subject-wise k-fold cross-validation of the segmentation on labelled slices.
 
     `data`: train.LabelledSlices of all subjects; each fold trains a fresh network on the other
     folds' subjects and evaluates the held-out subjects, raw (argmax) and post-processed.
+    `init_weights`: every fold fine-tunes from these weights (e.g. the shipped demo weights)
+    instead of a random start. `folds`: run only these fold indices (quick exploration).
     Returns the per-subject table with columns fold and stage (raw | postprocessed).
     """
     import torch
@@ -173,9 +225,18 @@ def cross_validate(data, n_folds: int, spec, settings, postprocess, spacing_mm: 
     subjects = list(dict.fromkeys(data.subjects))
     tables = []
     for k, held_out in enumerate(subject_folds(subjects, n_folds, seed)):
+        if folds is not None and k not in folds:
+            continue
         training = data.subset(set(subjects) - set(held_out))
-        trainer = SegmentTrainer(spec, settings, training, None, Path(work_dir) / f"fold{k}",
-                                 device)
+        trainer = SegmentTrainer(
+            spec,
+            settings,
+            training,
+            None,
+            Path(work_dir) / f"fold{k}",
+            device,
+            init_weights=init_weights,
+        )
         trainer.run(progress=False)
         model = trainer.ema.module
         for subject in held_out:
@@ -191,38 +252,70 @@ def cross_validate(data, n_folds: int, spec, settings, postprocess, spacing_mm: 
     return pd.concat(tables, ignore_index=True)
 
 
-def load_myops(root: str | Path, preprocess_section: dict, scheme: dict, phase_fraction: float,
-               cache_dir: str | Path, numbers: list[str] | None = None):
+def myops_preprocess_section(preprocess_section: dict, register: bool = False) -> dict:
+    """The config's `preprocess` section for MyoPS: registration off unless `register`.
+
+    MyoPS C0, DE and labels are distributed co-registered on one grid; registering DE to C0
+    moves the labels off the cine by a median 1.8 mm (docs/preprocess.md), about one crop pixel
+    of a myocardial wall only a few pixels thick.
+    """
+    section = json.loads(json.dumps(preprocess_section))  # deep copy
+    section["registration"]["enabled"] = bool(register)
+    return section
+
+
+def load_myops(
+    root: str | Path,
+    preprocess_section: dict,
+    scheme: dict,
+    phase_fraction: float,
+    cache_dir: str | Path,
+    numbers: list[str] | None = None,
+    register: bool = False,
+):
     """(train.LabelledSlices, {subject: crop spacing mm}) of MyoPS 2020: each subject cropped
-    by the preprocess library (cine = C0, LGE = DE, labels = gd on the DE grid), cached as npz.
-    `numbers`: only these case numbers (e.g. ["101"]), default all."""
+    by the preprocess library (cine = C0, LGE = DE, labels = gd on the DE grid), cached as npz
+    named by a hash of the preprocess settings. `numbers`: only these case numbers (e.g.
+    ["101"]), default all. `register`: register DE to C0 (off: they are co-registered)."""
+    import hashlib
+
     from cine2lge.preprocess.subject import Settings, preprocess_subject
     from cine2lge.segment.train import LabelledSlices, labelled_rows
 
     root, cache_dir = Path(root), Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    settings = Settings.from_config(preprocess_section)
+    section = myops_preprocess_section(preprocess_section, register)
+    settings = Settings.from_config(section)
+    key = hashlib.sha256(json.dumps(section, sort_keys=True).encode()).hexdigest()[:10]
     parts, spacing = [], {}
-    label_files = [p for p in sorted((root / "labels").glob("myops_training_*_gd.nii.gz"))
-                   if numbers is None or p.name.split("_")[2] in numbers]
+    label_files = [
+        p
+        for p in sorted((root / "labels").glob("myops_training_*_gd.nii.gz"))
+        if numbers is None or p.name.split("_")[2] in numbers
+    ]
     if not label_files:
         raise FileNotFoundError(f"MyoPS folder {root}: no labels/myops_training_*_gd.nii.gz")
     for labels in label_files:
         subject = "myops" + labels.name.split("_")[2]
-        cache = cache_dir / f"{subject}.npz"
+        cache = cache_dir / f"{subject}_{key}.npz"
         if not cache.is_file():
             cine = root / "images" / labels.name.replace("_gd", "_C0")
             lge = root / "images" / labels.name.replace("_gd", "_DE")
-            result = preprocess_subject(subject, cine, settings, lge, labels,
-                                        scheme["myocardium"])
-            np.savez(cache, spacing_mm=result.geometry["spacing_mm"],
-                     **{k: result.arrays[k] for k in ("cine_styx", "labels_syx", "paired")})
+            result = preprocess_subject(subject, cine, settings, lge, labels, scheme["myocardium"])
+            np.savez(
+                cache,
+                spacing_mm=result.geometry["spacing_mm"],
+                **{k: result.arrays[k] for k in ("cine_styx", "labels_syx", "paired")},
+            )
         with np.load(cache) as npz:
             arrays = dict(npz)
         images, classes, rows = labelled_rows(subject, arrays, scheme, phase_fraction)
         parts.append(LabelledSlices(images, classes, [subject] * len(rows), rows))
         spacing[subject] = float(arrays["spacing_mm"])
-    data = LabelledSlices(np.concatenate([p.images_nyx for p in parts]),
-                          np.concatenate([p.classes_nyx for p in parts]),
-                          sum((p.subjects for p in parts), []), sum((p.rows for p in parts), []))
+    data = LabelledSlices(
+        np.concatenate([p.images_nyx for p in parts]),
+        np.concatenate([p.classes_nyx for p in parts]),
+        sum((p.subjects for p in parts), []),
+        sum((p.rows for p in parts), []),
+    )
     return data, spacing

@@ -68,7 +68,8 @@ class LabelledSlices:
     def subset(self, subjects: set[str]) -> LabelledSlices:
         keep = np.array([s in subjects for s in self.subjects], dtype=bool)
         return LabelledSlices(
-            self.images_nyx[keep], self.classes_nyx[keep],
+            self.images_nyx[keep],
+            self.classes_nyx[keep],
             [s for s, k in zip(self.subjects, keep, strict=True) if k],
             [r for r, k in zip(self.rows, keep, strict=True) if k],
         )
@@ -80,8 +81,10 @@ def labelled_rows(subject: str, arrays: dict, scheme: dict, phase_fraction: floa
         raise ValueError(f"subject {subject}: paired.npz has no labels_syx (no 'myo' labels)")
     cine_styx, labels_syx = arrays["cine_styx"], arrays["labels_syx"]
     if cine_styx.shape[0] != labels_syx.shape[0] or cine_styx.shape[2:] != labels_syx.shape[1:]:
-        raise ValueError(f"subject {subject}: cine_styx {cine_styx.shape} and labels_syx"
-                         f" {labels_syx.shape} are not on the same (slice, y, x) crop grid")
+        raise ValueError(
+            f"subject {subject}: cine_styx {cine_styx.shape} and labels_syx"
+            f" {labels_syx.shape} are not on the same (slice, y, x) crop grid"
+        )
     rows, classes = reference_rows(arrays, scheme)
     frame = label_frame(cine_styx.shape[1], phase_fraction)
     images = cine_styx[rows, frame][:, None].astype(np.float32)
@@ -123,11 +126,21 @@ class SegmentTrainSettings:
     val_every: int = 250
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
-    augment: dict = field(default_factory=lambda: {
-        "flip_prob": 0.5, "rotate90_prob": 0.5, "affine_prob": 0.7, "rotate_deg": 20.0,
-        "scale": 0.15, "translate_px": 6.0, "noise_prob": 0.3, "noise_std": 0.05,
-        "gamma_prob": 0.3, "gamma": [0.7, 1.5], "intensity_scale": 0.2,
-    })
+    augment: dict = field(
+        default_factory=lambda: {
+            "flip_prob": 0.5,
+            "rotate90_prob": 0.5,
+            "affine_prob": 0.7,
+            "rotate_deg": 20.0,
+            "scale": 0.15,
+            "translate_px": 6.0,
+            "noise_prob": 0.3,
+            "noise_std": 0.05,
+            "gamma_prob": 0.3,
+            "gamma": [0.7, 1.5],
+            "intensity_scale": 0.2,
+        }
+    )
 
     def learning_rate_at(self, step: int) -> float:
         """Constant for the first half, then linear decay to 5 % at `steps`."""
@@ -137,25 +150,41 @@ class SegmentTrainSettings:
         return self.learning_rate * max(0.05, 1.0 - (step - half) / max(1.0, half))
 
 
-def augmentation(flip_prob: float, rotate90_prob: float, affine_prob: float, rotate_deg: float,
-                 scale: float, translate_px: float, noise_prob: float, noise_std: float,
-                 gamma_prob: float, gamma, intensity_scale: float) -> Compose:
+def augmentation(
+    flip_prob: float,
+    rotate90_prob: float,
+    affine_prob: float,
+    rotate_deg: float,
+    scale: float,
+    translate_px: float,
+    noise_prob: float,
+    noise_std: float,
+    gamma_prob: float,
+    gamma,
+    intensity_scale: float,
+) -> Compose:
     """One random geometric transform for image and labels (nearest for the labels), then
     intensity changes (gamma, gain, noise) on the image only, since scanners differ in contrast."""
     keys = ["image", "classes"]
-    return Compose([
-        RandFlipd(keys, prob=flip_prob, spatial_axis=0),
-        RandFlipd(keys, prob=flip_prob, spatial_axis=1),
-        RandRotate90d(keys, prob=rotate90_prob, max_k=3),
-        RandAffined(
-            keys, prob=affine_prob, rotate_range=np.deg2rad(rotate_deg),
-            scale_range=(scale, scale), translate_range=(translate_px, translate_px),
-            mode=("bilinear", "nearest"), padding_mode="zeros",
-        ),
-        RandAdjustContrastd("image", prob=gamma_prob, gamma=tuple(gamma)),
-        RandScaleIntensityd("image", factors=intensity_scale, prob=0.5),
-        RandGaussianNoised("image", prob=noise_prob, std=noise_std),
-    ])
+    return Compose(
+        [
+            RandFlipd(keys, prob=flip_prob, spatial_axis=0),
+            RandFlipd(keys, prob=flip_prob, spatial_axis=1),
+            RandRotate90d(keys, prob=rotate90_prob, max_k=3),
+            RandAffined(
+                keys,
+                prob=affine_prob,
+                rotate_range=np.deg2rad(rotate_deg),
+                scale_range=(scale, scale),
+                translate_range=(translate_px, translate_px),
+                mode=("bilinear", "nearest"),
+                padding_mode="zeros",
+            ),
+            RandAdjustContrastd("image", prob=gamma_prob, gamma=tuple(gamma)),
+            RandScaleIntensityd("image", factors=intensity_scale, prob=0.5),
+            RandGaussianNoised("image", prob=noise_prob, std=noise_std),
+        ]
+    )
 
 
 class SegmentBatches:
@@ -188,14 +217,24 @@ class SegmentBatches:
                     classes[i] = np.asarray(out["classes"])
             finally:
                 set_track_meta(tracking)
-        return (torch.from_numpy(np.ascontiguousarray(images)),
-                torch.from_numpy(np.rint(classes).astype(np.int64)))
+        return (
+            torch.from_numpy(np.ascontiguousarray(images)),
+            torch.from_numpy(np.rint(classes).astype(np.int64)),
+        )
 
 
 class SegmentTrainer:
-    def __init__(self, spec: SegmentSpec, settings: SegmentTrainSettings,
-                 train_data: LabelledSlices, val_data: LabelledSlices | None,
-                 checkpoint_dir: str | Path, device: torch.device, phase_fraction: float = 0.0):
+    def __init__(
+        self,
+        spec: SegmentSpec,
+        settings: SegmentTrainSettings,
+        train_data: LabelledSlices,
+        val_data: LabelledSlices | None,
+        checkpoint_dir: str | Path,
+        device: torch.device,
+        phase_fraction: float = 0.0,
+        init_weights: str | Path | None = None,
+    ):
         self.spec, self.settings, self.device = spec, settings, device
         self.train_data, self.val_data = train_data, val_data
         self.phase_fraction = phase_fraction
@@ -203,6 +242,9 @@ class SegmentTrainer:
         self.metrics_path = self.checkpoint_dir / "metrics.tsv"
         torch.manual_seed(settings.seed)  # the initial weights
         self.model = build_segmenter(spec).to(device)
+        self.init_weights = init_weights
+        if init_weights is not None:
+            load_initial_weights(self.model, spec, init_weights)
         self.ema = AveragedModel(
             self.model, multi_avg_fn=ema_with_warmup(settings.ema_decay), use_buffers=True
         )
@@ -210,8 +252,9 @@ class SegmentTrainer:
             self.model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
         )
         self.loss_function = DiceCELoss(to_onehot_y=True, softmax=True)
-        self.batches = SegmentBatches(train_data, settings.batch_size, settings.seed,
-                                      settings.augment)
+        self.batches = SegmentBatches(
+            train_data, settings.batch_size, settings.seed, settings.augment
+        )
         self.step = 0
 
     def metadata(self) -> dict[str, str]:
@@ -224,19 +267,30 @@ class SegmentTrainer:
             "train_subjects": str(len(set(self.train_data.subjects))),
             "train_slices": str(len(self.train_data)),
             "step": str(self.step),
+            **({"init_weights": Path(self.init_weights).name} if self.init_weights else {}),
         }
 
     def save_checkpoint(self) -> Path:
         return ckpt.save_checkpoint(
-            self.checkpoint_dir, self.step, self.model, self.ema, self.optimizer,
-            self.metadata(), keep=self.settings.keep_checkpoints,
+            self.checkpoint_dir,
+            self.step,
+            self.model,
+            self.ema,
+            self.optimizer,
+            self.metadata(),
+            keep=self.settings.keep_checkpoints,
         )
 
     def resume(self) -> bool:
         """Continue from the newest checkpoint in checkpoint_dir, if any."""
         resumed = ckpt.resume_latest(
-            self.checkpoint_dir, self.spec, SegmentSpec.from_json, self.model, self.ema,
-            self.optimizer, self.metrics_path,
+            self.checkpoint_dir,
+            self.spec,
+            SegmentSpec.from_json,
+            self.model,
+            self.ema,
+            self.optimizer,
+            self.metrics_path,
         )
         if resumed is None:
             return False
@@ -276,8 +330,16 @@ class SegmentTrainer:
     def run(self, progress: bool = True) -> None:
         s = self.settings
         running, count, started = 0.0, 0, time.monotonic()
-        with _StopFlag() as stop, tqdm(total=s.steps, initial=self.step, desc="segment train",
-                                       disable=not progress, mininterval=5) as bar:
+        with (
+            _StopFlag() as stop,
+            tqdm(
+                total=s.steps,
+                initial=self.step,
+                desc="segment train",
+                disable=not progress,
+                mininterval=5,
+            ) as bar,
+        ):
             while self.step < s.steps:
                 running += self.train_step()
                 count += 1
@@ -285,18 +347,24 @@ class SegmentTrainer:
                 rows = []
                 if self.step % s.log_every == 0 or self.step == s.steps:
                     seconds = (time.monotonic() - started) / count
-                    rows += [_row(self.step, "train", "loss", running / count),
-                             _row(self.step, "train", "learning_rate",
-                                  s.learning_rate_at(self.step - 1)),
-                             _row(self.step, "train", "seconds_per_step", seconds)]
+                    rows += [
+                        _row(self.step, "train", "loss", running / count),
+                        _row(
+                            self.step, "train", "learning_rate", s.learning_rate_at(self.step - 1)
+                        ),
+                        _row(self.step, "train", "seconds_per_step", seconds),
+                    ]
                     bar.set_postfix(loss=f"{running / count:.4f}")
                     running, count, started = 0.0, 0, time.monotonic()
                 if self.step % s.val_every == 0 or self.step == s.steps:
                     metrics = self.validate()
                     rows += [_row(self.step, "val", k, v) for k, v in metrics.items()]
                     if metrics:
-                        log.info("step %d val %s", self.step,
-                                 " ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+                        log.info(
+                            "step %d val %s",
+                            self.step,
+                            " ".join(f"{k}={v:.3f}" for k, v in metrics.items()),
+                        )
                 if rows:
                     self._append_metrics(rows)
                 if self.step % s.checkpoint_every == 0 or self.step == s.steps:
@@ -318,52 +386,94 @@ class SegmentTrainer:
         return ckpt.write_sha256(weights_path)
 
 
+def load_initial_weights(model: torch.nn.Module, spec: SegmentSpec, weights: str | Path) -> None:
+    """Start fine-tuning from trained weights (sha256-checked); their spec must equal `spec`."""
+    ckpt.verify_sha256(weights)
+    state, metadata = ckpt.load_weights(weights)
+    if metadata.get("format") != WEIGHTS_FORMAT or "spec" not in metadata:
+        raise ValueError(
+            f"initial weights {weights}: format {metadata.get('format')!r},"
+            f" expected {WEIGHTS_FORMAT!r}"
+        )
+    theirs = SegmentSpec.from_json(metadata["spec"])
+    if theirs != spec:
+        raise ValueError(
+            f"initial weights {weights}: network {theirs.to_json()} differs from"
+            f" the configured {spec.to_json()} (segment.net, preprocess.grid_size)"
+        )
+    model.load_state_dict(state)
+
+
 def _row(step, split, metric, value) -> dict:
     return {"step": step, "split": split, "metric": metric, "value": value}
 
 
 @torch.no_grad()
-def predict_classes(model: torch.nn.Module, images_nyx: np.ndarray, device: torch.device,
-                    batch_size: int = 64) -> np.ndarray:
+def predict_classes(
+    model: torch.nn.Module, images_nyx: np.ndarray, device: torch.device, batch_size: int = 64
+) -> np.ndarray:
     """Argmax classes (N, y, x) uint8 of images (N, 1, y, x)."""
     return predict_probabilities(model, images_nyx, device, batch_size).argmax(1).astype(np.uint8)
 
 
 @torch.no_grad()
-def predict_probabilities(model: torch.nn.Module, images_nyx: np.ndarray, device: torch.device,
-                          batch_size: int = 64) -> np.ndarray:
+def predict_probabilities(
+    model: torch.nn.Module, images_nyx: np.ndarray, device: torch.device, batch_size: int = 64
+) -> np.ndarray:
     """Softmax class probabilities (N, class, y, x) float32 of images (N, 1, y, x)."""
     model.eval()
     out = []
     for start in range(0, len(images_nyx), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(images_nyx[start:start + batch_size]))
+        batch = torch.from_numpy(np.ascontiguousarray(images_nyx[start : start + batch_size]))
         out.append(torch.softmax(model(batch.float().to(device)), dim=1).cpu().numpy())
     if not out:
         return np.zeros((0, len(CLASSES), *images_nyx.shape[2:]), dtype=np.float32)
     return np.concatenate(out).astype(np.float32)
 
 
-def train(spec: SegmentSpec, settings: SegmentTrainSettings, train_data: LabelledSlices,
-          val_data: LabelledSlices | None, checkpoint_dir: str | Path, weights_path: str | Path,
-          metrics_path: str | Path | None, device: torch.device, phase_fraction: float,
-          progress: bool = True) -> SegmentTrainer:
+def train(
+    spec: SegmentSpec,
+    settings: SegmentTrainSettings,
+    train_data: LabelledSlices,
+    val_data: LabelledSlices | None,
+    checkpoint_dir: str | Path,
+    weights_path: str | Path,
+    metrics_path: str | Path | None,
+    device: torch.device,
+    phase_fraction: float,
+    progress: bool = True,
+) -> SegmentTrainer:
     """Train (resuming when checkpoint_dir holds a checkpoint) and export the EMA weights."""
-    trainer = SegmentTrainer(spec, settings, train_data, val_data, checkpoint_dir, device,
-                             phase_fraction)
+    trainer = SegmentTrainer(
+        spec, settings, train_data, val_data, checkpoint_dir, device, phase_fraction
+    )
     trainer.resume()
-    log.info("training segmentation %s on %d slices of %d subjects (val %d), device %s, from"
-             " step %d", spec.to_json(), len(train_data), len(set(train_data.subjects)),
-             0 if val_data is None else len(val_data), device, trainer.step)
+    log.info(
+        "training segmentation %s on %d slices of %d subjects (val %d), device %s, from step %d",
+        spec.to_json(),
+        len(train_data),
+        len(set(train_data.subjects)),
+        0 if val_data is None else len(val_data),
+        device,
+        trainer.step,
+    )
     trainer.run(progress=progress)
     trainer.export(weights_path, metrics_path)
     return trainer
 
 
-def train_segmenter(train_paired: dict[str, str], val_paired: dict[str, str],
-                    schemes: dict[str, dict], section: dict, grid_size: int,
-                    checkpoint_dir: str | Path, weights_path: str | Path,
-                    metrics_path: str | Path, use_gpu: bool = False,
-                    threads: int | None = None) -> SegmentTrainer:
+def train_segmenter(
+    train_paired: dict[str, str],
+    val_paired: dict[str, str],
+    schemes: dict[str, dict],
+    section: dict,
+    grid_size: int,
+    checkpoint_dir: str | Path,
+    weights_path: str | Path,
+    metrics_path: str | Path,
+    use_gpu: bool = False,
+    threads: int | None = None,
+) -> SegmentTrainer:
     """Stage entry (rule train_segment): train on the labelled subjects' paired.npz files.
 
     `section` is the config's `segment` section, `schemes` the label scheme of each subject.
@@ -377,12 +487,22 @@ def train_segmenter(train_paired: dict[str, str], val_paired: dict[str, str],
     spec = SegmentSpec.from_config(section["net"], grid_size)
     known = {f.name for f in fields(SegmentTrainSettings)}  # the rest are job resources
     settings = SegmentTrainSettings(**{k: v for k, v in section["train"].items() if k in known})
-    return train(spec, settings, train_data, val_data, checkpoint_dir, weights_path,
-                 metrics_path, pick_device(use_gpu), phase)
+    return train(
+        spec,
+        settings,
+        train_data,
+        val_data,
+        checkpoint_dir,
+        weights_path,
+        metrics_path,
+        pick_device(use_gpu),
+        phase,
+    )
 
 
-def model_card(weights: Path, digest: str, metadata: dict, metrics: dict, note: str,
-               evaluation: str = "") -> str:
+def model_card(
+    weights: Path, digest: str, metadata: dict, metrics: dict, note: str, evaluation: str = ""
+) -> str:
     """Markdown model card of shipped segmentation weights."""
     from datetime import UTC, datetime
 
@@ -449,8 +569,13 @@ def model_card(weights: Path, digest: str, metadata: dict, metrics: dict, note: 
     return "\n".join(lines)
 
 
-def ship_weights(trained: str | Path, shipped: str | Path, metrics_tsv: str | Path | None = None,
-                 note: str = "", evaluation: str = "") -> str:
+def ship_weights(
+    trained: str | Path,
+    shipped: str | Path,
+    metrics_tsv: str | Path | None = None,
+    note: str = "",
+    evaluation: str = "",
+) -> str:
     """Copy trained weights to `shipped`, write its `.sha256` and `<stem>_MODEL_CARD.md`."""
     import shutil
 
@@ -459,8 +584,9 @@ def ship_weights(trained: str | Path, shipped: str | Path, metrics_tsv: str | Pa
     trained, shipped = Path(trained), Path(shipped)
     metadata = ckpt.read_metadata(trained)
     if metadata.get("format") != WEIGHTS_FORMAT:
-        raise ValueError(f"weights {trained}: format {metadata.get('format')!r} is not"
-                         f" {WEIGHTS_FORMAT!r}")
+        raise ValueError(
+            f"weights {trained}: format {metadata.get('format')!r} is not {WEIGHTS_FORMAT!r}"
+        )
     with atomic_path(shipped) as tmp:
         shutil.copyfile(trained, tmp)
     digest = ckpt.write_sha256(shipped)
