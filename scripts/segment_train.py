@@ -15,4 +15,5 @@ with to_file(snakemake.log[0]):
         metrics_path=snakemake.output.metrics,
         use_gpu=params.use_gpu,
         threads=snakemake.threads,
+        init_weights=inputs.init[0] if inputs.init else None,
     )

@@ -12,4 +12,5 @@ with to_file(snakemake.log[0]):
         model_config=snakemake.params.model,
         label_schemes=snakemake.params.label_schemes,
         threads=snakemake.threads,
+        init_weights=snakemake.input.init[0] if snakemake.input.init else None,
     )

@@ -40,6 +40,27 @@ def test_config_section_trains_and_predicts(tmp_path, repo):
     metrics = pd.read_csv(tmp_path / "out" / "metrics.tsv", sep="\t")
     assert metrics["step"].max() == 3 and (metrics["split"] == "val").any()
 
+    # Fine-tuning (config train.init_weights -> the rule's input): a run that cannot move the
+    # weights (learning rate ~0) exports the weights it started from.
+    frozen = copy.deepcopy(model)
+    frozen["train"].update(steps=1, learning_rate=1e-30, warmup_steps=1)
+    tuned = tmp_path / "tuned" / "model.safetensors"
+    train_model(
+        train_dir,
+        None,
+        tuned,
+        tmp_path / "tuned" / "metrics.tsv",
+        tmp_path / "tuned" / "checkpoints",
+        frozen,
+        config["label_schemes"],
+        threads=1,
+        progress=False,
+        init_weights=weights,
+    )
+    start, end = ckpt.load_weights(weights)[0], ckpt.load_weights(tuned)[0]
+    assert start.keys() == end.keys()
+    assert all(np.allclose(start[k].numpy(), end[k].numpy(), atol=1e-6) for k in start)
+
     paired = tmp_path / "s1" / "paired.npz"
     paired.parent.mkdir()
     np.savez(

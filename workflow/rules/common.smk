@@ -55,3 +55,16 @@ TARGETS = {}
 def all_targets():
     """Final outputs of the pipeline (rule all)."""
     return [path for stage_targets in TARGETS.values() for path in stage_targets()]
+
+
+def workflow_file(path):
+    """A relative path not in the working directory is taken from the workflow directory."""
+    if Path(path).is_absolute() or Path(path).exists():
+        return path
+    return str(Path(workflow.basedir) / path)
+
+
+def init_weights_input(section):
+    """Input files (weights, .sha256) of a training rule's optional `train.init_weights`."""
+    path = section["train"].get("init_weights")
+    return [workflow_file(path), f"{workflow_file(path)}.sha256"] if path else []

@@ -8,16 +8,9 @@ MODEL_SUBJECTS = subjects_in(*MODEL_SPLITS)
 TRAINED_WEIGHTS = "results/model/train/model.safetensors"
 
 # A relative weights path is looked up in the working directory, then in the workflow's own
-# directory (where resources/weights/ ships), so runs in any working directory find it.
-_WEIGHTS = MODEL["weights"]
+# directory (common.smk: workflow_file).
 MODEL_WEIGHTS = (
-    TRAINED_WEIGHTS
-    if _WEIGHTS == "train"
-    else (
-        _WEIGHTS
-        if Path(_WEIGHTS).is_absolute() or Path(_WEIGHTS).exists()
-        else str(Path(workflow.basedir) / _WEIGHTS)
-    )
+    TRAINED_WEIGHTS if MODEL["weights"] == "train" else workflow_file(MODEL["weights"])
 )
 # Chunks are fixed by sheet order, so adding subjects at the end keeps earlier chunks valid.
 _CHUNK = MODEL["subjects_per_chunk"]
@@ -36,6 +29,7 @@ rule train_model:
     input:
         train="results/dataset/train",
         val="results/dataset/val",
+        init=init_weights_input(MODEL),
     output:
         weights=TRAINED_WEIGHTS,
         sha256=f"{TRAINED_WEIGHTS}.sha256",

@@ -6,16 +6,11 @@
 SEGMENT = config["segment"]
 SEGMENT_TRAINED = "results/segment/train/model.safetensors"
 # A relative weights path is looked up in the working directory, then in the workflow's own
-# directory (where resources/weights/ ships), like the diffusion model's.
-_SEGMENT_WEIGHTS = SEGMENT["weights"]
+# directory (common.smk: workflow_file), like the diffusion model's.
 SEGMENT_WEIGHTS = (
     SEGMENT_TRAINED
-    if _SEGMENT_WEIGHTS == "train"
-    else (
-        _SEGMENT_WEIGHTS
-        if Path(_SEGMENT_WEIGHTS).is_absolute() or Path(_SEGMENT_WEIGHTS).exists()
-        else str(Path(workflow.basedir) / _SEGMENT_WEIGHTS)
-    )
+    if SEGMENT["weights"] == "train"
+    else workflow_file(SEGMENT["weights"])
 )
 
 
@@ -53,6 +48,7 @@ rule train_segment:
         val=expand(
             "results/preprocess/{subject}/paired.npz", subject=SEGMENT_VAL_SUBJECTS
         ),
+        init=init_weights_input(SEGMENT),
     output:
         weights=SEGMENT_TRAINED,
         sha256=f"{SEGMENT_TRAINED}.sha256",

@@ -27,6 +27,7 @@ def train_model(
     prefer_gpu: bool = True,
     threads: int | None = None,
     progress: bool = True,
+    init_weights: str | Path | None = None,
 ) -> None:
     """Train on a dataset split (resuming from checkpoint_dir) and write weights + .sha256."""
     set_threads(threads)
@@ -45,7 +46,8 @@ def train_model(
     spec = ModelSpec.from_config(
         model_config["net"], model_config["diffusion"], train_data.n_frames, train_data.image_size
     )
-    train_cfg = {k: v for k, v in model_config["train"].items() if k not in RUNTIME_KEYS}
+    skip = (*RUNTIME_KEYS, "init_weights")  # job resources, and the rule's input
+    train_cfg = {k: v for k, v in model_config["train"].items() if k not in skip}
     settings = TrainSettings(**train_cfg, bf16=resolve_bf16(model_config["train"]["bf16"], device))
     train(
         spec,
@@ -57,6 +59,7 @@ def train_model(
         metrics_path,
         device,
         progress=progress,
+        init_weights=init_weights,
     )
     ckpt.write_sha256(weights_path)
 

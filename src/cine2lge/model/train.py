@@ -380,9 +380,13 @@ def train(
     metrics_path: str | Path,
     device: torch.device,
     progress: bool = True,
+    init_weights: str | Path | None = None,
 ) -> Trainer:
-    """Train (resuming when checkpoint_dir holds a checkpoint) and export the EMA weights."""
-    trainer = Trainer(spec, settings, train_data, val_data, checkpoint_dir, device)
+    """Train (resuming when checkpoint_dir holds a checkpoint) and export the EMA weights;
+    `init_weights` = fine-tune from these (a resumed run continues from its checkpoint)."""
+    trainer = Trainer(
+        spec, settings, train_data, val_data, checkpoint_dir, device, init_weights=init_weights
+    )
     trainer.resume()
     log.info(
         "training %s on %d slices (val %d), %d params, device %s, from step %d",

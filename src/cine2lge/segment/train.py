@@ -442,10 +442,19 @@ def train(
     device: torch.device,
     phase_fraction: float,
     progress: bool = True,
+    init_weights: str | Path | None = None,
 ) -> SegmentTrainer:
-    """Train (resuming when checkpoint_dir holds a checkpoint) and export the EMA weights."""
+    """Train (resuming when checkpoint_dir holds a checkpoint) and export the EMA weights;
+    `init_weights` = fine-tune from these (a resumed run continues from its checkpoint)."""
     trainer = SegmentTrainer(
-        spec, settings, train_data, val_data, checkpoint_dir, device, phase_fraction
+        spec,
+        settings,
+        train_data,
+        val_data,
+        checkpoint_dir,
+        device,
+        phase_fraction,
+        init_weights=init_weights,
     )
     trainer.resume()
     log.info(
@@ -473,6 +482,7 @@ def train_segmenter(
     metrics_path: str | Path,
     use_gpu: bool = False,
     threads: int | None = None,
+    init_weights: str | Path | None = None,
 ) -> SegmentTrainer:
     """Stage entry (rule train_segment): train on the labelled subjects' paired.npz files.
 
@@ -497,6 +507,7 @@ def train_segmenter(
         metrics_path,
         pick_device(use_gpu),
         phase,
+        init_weights=init_weights,
     )
 
 
