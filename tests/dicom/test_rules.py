@@ -1,9 +1,11 @@
 """Stage test: the ingest rules on a small sheet in a temporary directory — a subject with cine,
-LGE and labels, one with a cine only, and (with --keep-going) one whose study is broken."""
+LGE and labels, one with a cine only, one with a cine and labels on its grid (no LGE), and (with
+--keep-going) one whose study is broken. One job per subject, one rule per role set."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -28,38 +30,112 @@ def test_ingest_rules_on_a_small_sheet(repo, tmp_path):
     write_study(tmp_path / "studies" / "S02", seed=5)
     (tmp_path / "studies" / "S03").mkdir()
     (tmp_path / "studies" / "S03" / "readme.txt").write_text("not an image")
-    sheet = pd.DataFrame([
-        ["S01", "train", "siteA", "studies/S01", "studies/S01", "studies/S01_myo.nii.gz", "demo"],
-        ["S02", "predict", "siteA", "studies/S02", "", "", "demo"],
-        ["S03", "predict", "siteA", "studies/S03", "", "", "demo"],
-    ], columns=["subject", "split", "site", "cine", "lge", "myo", "label_scheme"])
+    cine = write_study(tmp_path / "studies" / "S04", seed=7)["cine"]
+    cine_labels = np.zeros(cine.volume.shape[:3], np.int16)
+    cine_labels[2:5, 3:7, 0:2] = 1
+    nib.save(nib.Nifti1Image(cine_labels, cine.affine), tmp_path / "studies" / "S04_myo.nii.gz")
+    sheet = pd.DataFrame(
+        [
+            [
+                "S01",
+                "train",
+                "siteA",
+                "studies/S01",
+                "studies/S01",
+                "studies/S01_myo.nii.gz",
+                "demo",
+            ],
+            ["S02", "predict", "siteA", "studies/S02", "", "", "demo"],
+            ["S03", "predict", "siteA", "studies/S03", "", "", "demo"],
+            ["S04", "predict", "siteA", "studies/S04", "", "studies/S04_myo.nii.gz", "demo"],
+        ],
+        columns=["subject", "split", "site", "cine", "lge", "myo", "label_scheme"],
+    )
     sheet.to_csv(tmp_path / "config" / "sheet.tsv", sep="\t", index=False)
-    command = [str(BIN / "snakemake"), "-s", str(repo / "Snakefile"), "-d", str(tmp_path),
-               "--config", "subjects=config/sheet.tsv", "-c", "2", "--keep-going",
-               *[f"results/ingest/{s}/qc.json" for s in ("S01", "S02", "S03")]]
+    subjects = ("S01", "S02", "S03", "S04")
+    command = [
+        str(BIN / "snakemake"),
+        "-s",
+        str(repo / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "--config",
+        "subjects=config/sheet.tsv",
+        "-c",
+        "2",
+        "--keep-going",
+        *[f"results/ingest/{s}/qc.json" for s in subjects],
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode != 0  # S03 fails, the others complete
+    output = result.stdout + result.stderr
+    # One job per subject, by the rule of its role set.
+    for rule, subject in [
+        ("ingest_cine_lge_labels", "S01"),
+        ("ingest_cine", "S02"),
+        ("ingest_cine_labels", "S04"),
+    ]:
+        assert re.search(
+            rf"rule {rule}:\n(?:    .*\n)*?    wildcards: subject={subject}\n", output
+        ), f"{subject} not ingested by {rule}"
     out = tmp_path / "results" / "ingest"
     assert sorted(p.name for p in (out / "S01").iterdir() if not p.name.startswith(".")) == [
-        "cine.json", "cine.nii.gz", "labels.nii.gz", "lge.json", "lge.nii.gz", "qc.json",
-        "qc_cine.json", "qc_labels.json", "qc_lge.json",
+        "cine.json",
+        "cine.nii.gz",
+        "labels.nii.gz",
+        "lge.json",
+        "lge.nii.gz",
+        "qc.json",
     ]
     np.testing.assert_array_equal(nib.load(out / "S01" / "labels.nii.gz").dataobj, labels)
-    assert not (out / "S02" / "lge.nii.gz").exists()
+    qc = json.loads((out / "S01" / "qc.json").read_text())
+    assert {"cine", "lge", "labels"} <= set(qc) and qc["labels"]["labels_present"] == [0, 2]
+    assert sorted(p.name for p in (out / "S02").iterdir() if not p.name.startswith(".")) == [
+        "cine.json",
+        "cine.nii.gz",
+        "qc.json",
+    ]
     assert json.loads((out / "S02" / "qc.json").read_text())["cine"]["shape"] == [10, 12, 5, 6]
-    log = (tmp_path / "logs" / "ingest" / "S03_cine.log").read_text()
+    # Labels of a subject without LGE lie on its cine grid.
+    np.testing.assert_array_equal(nib.load(out / "S04" / "labels.nii.gz").dataobj, cine_labels)
+    assert not (out / "S04" / "lge.nii.gz").exists()
+    log = (tmp_path / "logs" / "ingest" / "S03.log").read_text()
     assert "subject S03: study folder" in log and "no readable DICOM image among 1 files" in log
-    assert (tmp_path / "benchmarks" / "ingest" / "S01_cine.tsv").is_file()
+    assert not (out / "S03" / "qc.json").exists()
+    assert (tmp_path / "benchmarks" / "ingest" / "S01.tsv").is_file()
 
 
 def test_ingest_outputs_follow_the_sheet_row():
-    from cine2lge.dicom.outputs import ingest_paths, labels_grid_path, qc_part_paths
+    from cine2lge.dicom.outputs import (
+        ingest_paths,
+        ingest_sources,
+        output_patterns,
+        series_uids,
+        subjects_by_roles,
+    )
 
     full = {"cine": "a", "lge": "a", "myo": "m.nii.gz"}
     assert set(ingest_paths(full, "S1")) == {"cine", "cine_json", "lge", "lge_json", "labels", "qc"}
-    assert set(ingest_paths({"cine": "a", "lge": "", "myo": ""}, "S2")) == {"cine", "cine_json",
-                                                                           "qc"}
-    assert qc_part_paths({"cine": "a", "lge": "", "myo": "m"}, "S3") == [
-        "results/ingest/S3/qc_cine.json", "results/ingest/S3/qc_labels.json"]
-    assert labels_grid_path({"cine": "a", "lge": ""}, "S3") == "results/ingest/S3/cine.nii.gz"
-    assert labels_grid_path(full, "S1") == "results/ingest/S1/lge.nii.gz"
+    assert set(ingest_paths({"cine": "a", "lge": "", "myo": ""}, "S2")) == {
+        "cine",
+        "cine_json",
+        "qc",
+    }
+    assert ingest_paths({"cine": "a", "lge": "", "myo": "m"}, "S3")["labels"] == (
+        "results/ingest/S3/labels.nii.gz"
+    )
+    assert output_patterns(("cine",))["cine"] == "results/ingest/{subject}/cine.nii.gz"
+    assert ingest_sources({"cine": "c", "lge": "", "myo": "m"}) == {"cine": "c", "labels": "m"}
+    assert ingest_sources(full) == {"cine": "a", "lge": "a", "labels": "m.nii.gz"}
+    assert series_uids({"cine": "a", "lge_series": "1.2;1.3"}) == {"cine": "", "lge": "1.2;1.3"}
+    rows = {"S1": full, "S2": {"cine": "b", "lge": "", "myo": ""}, "S3": full}
+    assert subjects_by_roles(rows) == {("cine", "lge", "labels"): ["S1", "S3"], ("cine",): ["S2"]}
+
+
+def test_subjects_regex_matches_exactly_its_subjects():
+    from cine2lge.dicom.outputs import subjects_regex
+
+    pattern = re.compile(f"(?:{subjects_regex(['S1', 'S1-b', 'a.b'])})$")
+    assert all(pattern.match(s) for s in ("S1", "S1-b", "a.b"))
+    assert not any(pattern.match(s) for s in ("S10", "S1-", "axb", ""))
+    assert not re.match(f"(?:{subjects_regex([])})$", "S1")

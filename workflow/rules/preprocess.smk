@@ -6,10 +6,8 @@ DATASET_SPLITS = ("train", "val")
 
 # Ingest volumes of each subject: the LGE only when its sheet row has `lge`, labels only with `myo`.
 PREPROCESS_INPUTS = {
-    s: {"cine": f"results/ingest/{s}/cine.nii.gz"}
-    | ({"lge": f"results/ingest/{s}/lge.nii.gz"} if row["lge"] else {})
-    | ({"labels": f"results/ingest/{s}/labels.nii.gz"} if row["myo"] else {})
-    for s, row in ROWS.items()
+    s: {k: v for k, v in ingest_outputs(s).items() if k in ("cine", "lge", "labels")}
+    for s in SUBJECTS
 }
 # Subjects of a training split that can give paired slices (those with LGE), in sheet order.
 DATASET_SUBJECTS = {

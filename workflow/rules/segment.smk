@@ -30,9 +30,9 @@ SEGMENT_UNLABELLED = (
     if SEGMENT["quantify_unlabelled"]
     else []
 )
-SEGMENT_SUBJECTS = [
-    s for s in SUBJECTS if s in set(SEGMENT_EVAL_SUBJECTS) | set(SEGMENT_UNLABELLED)
-]
+# The set is built once: a set per subject is quadratic in the cohort size.
+_SEGMENTED = set(SEGMENT_EVAL_SUBJECTS) | set(SEGMENT_UNLABELLED)
+SEGMENT_SUBJECTS = [s for s in SUBJECTS if s in _SEGMENTED]
 
 
 SEGMENT_SCHEMES = {

@@ -169,7 +169,7 @@ def ingest_series(source: str | Path, subject: str, role: str, nifti_path: str |
     """Convert the cine or LGE of one subject and write NIfTI, sidecar and QC part.
 
     `source` is a DICOM study folder or a NIfTI file (a one-element list of it is accepted, as
-    Snakemake passes inputs from study_input)."""
+    Snakemake passes the sheet's paths)."""
     if isinstance(source, list | tuple) or type(source).__name__ == "Namedlist":
         if len(source) != 1:
             raise IngestError(f"subject {subject}: {role}: expected one source, got {len(source)}")

@@ -1,33 +1,64 @@
 """Which ingest outputs a subject has: it depends on its sheet row (`lge`, `myo` optional).
 
-Used by workflow/rules/ingest.smk (rule inputs) and by downstream stages through the Snakemake
-helper `ingest_outputs(subject)`, so that subjects without LGE or labels never request them.
+Used by workflow/rules/ingest.smk (one rule per role set, see `subjects_by_roles`) and by
+downstream stages through the Snakemake helper `ingest_outputs(subject)`, so that subjects
+without LGE or labels never request them.
 """
 
 from __future__ import annotations
 
+import re
+
 ROOT = "results/ingest"
 
 
-def ingest_paths(row: dict, subject: str, root: str = ROOT) -> dict[str, str]:
-    """Output paths by name: cine, cine_json, qc; lge, lge_json when the row has `lge`;
-    labels when it has `myo`."""
+def subject_roles(row: dict) -> tuple[str, ...]:
+    """The roles a sheet row gives: cine always, lge with `lge`, labels with `myo`."""
+    return (
+        ("cine",) + (("lge",) if row.get("lge") else ()) + (("labels",) if row.get("myo") else ())
+    )
+
+
+def output_patterns(roles: tuple[str, ...], subject: str = "{subject}", root: str = ROOT) -> dict:
+    """Output paths by name for a subject with these roles: cine, cine_json; lge, lge_json;
+    labels; qc (the merged QC record). With the default `subject` they are rule patterns."""
     base = f"{root}/{subject}"
-    paths = {"cine": f"{base}/cine.nii.gz", "cine_json": f"{base}/cine.json"}
-    if row.get("lge"):
-        paths |= {"lge": f"{base}/lge.nii.gz", "lge_json": f"{base}/lge.json"}
-    if row.get("myo"):
+    paths = {}
+    for role in ("cine", "lge"):
+        if role in roles:
+            paths |= {role: f"{base}/{role}.nii.gz", f"{role}_json": f"{base}/{role}.json"}
+    if "labels" in roles:
         paths["labels"] = f"{base}/labels.nii.gz"
     paths["qc"] = f"{base}/qc.json"
     return paths
 
 
-def qc_part_paths(row: dict, subject: str, root: str = ROOT) -> list[str]:
-    """The per-role QC parts merged into qc.json."""
-    roles = [role for role in ("cine", "lge", "labels") if role in ingest_paths(row, subject)]
-    return [f"{root}/{subject}/qc_{role}.json" for role in roles]
+def ingest_paths(row: dict, subject: str, root: str = ROOT) -> dict[str, str]:
+    """Output paths by name: cine, cine_json, qc; lge, lge_json when the row has `lge`;
+    labels when it has `myo`."""
+    return output_patterns(subject_roles(row), subject, root)
 
 
-def labels_grid_path(row: dict, subject: str, root: str = ROOT) -> str:
-    """Labels lie on the LGE grid; a subject without LGE may give them on the cine grid."""
-    return f"{root}/{subject}/{'lge' if row.get('lge') else 'cine'}.nii.gz"
+def ingest_sources(row: dict) -> dict[str, str]:
+    """Input paths by role (cine; lge, labels where the row gives them) of the ingest job."""
+    columns = {"cine": "cine", "lge": "lge", "labels": "myo"}
+    return {role: row[columns[role]] for role in subject_roles(row)}
+
+
+def series_uids(row: dict) -> dict[str, str]:
+    """Explicit SeriesInstanceUIDs by role (optional sheet columns cine_series, lge_series)."""
+    return {role: row.get(f"{role}_series", "") or "" for role in ("cine", "lge")}
+
+
+def subjects_by_roles(rows: dict[str, dict]) -> dict[tuple[str, ...], list[str]]:
+    """Subjects grouped by role set, in sheet order: one ingest rule per role set, because a
+    Snakemake rule has a fixed list of outputs."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for subject, row in rows.items():
+        groups.setdefault(subject_roles(row), []).append(subject)
+    return groups
+
+
+def subjects_regex(subjects: list[str]) -> str:
+    """A wildcard constraint matching exactly these subject ids."""
+    return "|".join(re.escape(s) for s in subjects) if subjects else "(?!)"
