@@ -80,8 +80,9 @@ def pipeline(slurm_env, tmp_path_factory) -> PipelineRuns:
         slurm_env,
         TIMEOUT_S,
     )
-    # Kill the cluster run's first job while it runs: it must be retried (profile `retries`).
-    watcher = CancelFirstRunningJob(all_slurm_job_ids())
+    # Kill the cluster run's first per-subject job while it runs: it must be retried (profile
+    # `retries`). The comment prefix keeps the watcher off other tests' SLURM jobs.
+    watcher = CancelFirstRunningJob(all_slurm_job_ids(), comment_prefix="rule_subject_demo_subject")
     watcher.start()
     try:
         run = run_snakemake(
