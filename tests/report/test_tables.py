@@ -63,6 +63,20 @@ def test_summary_table_sits_beside_paper_numbers():
                                          "internal_test_paper"]
 
 
+def test_summary_adds_the_auc_against_labels_when_the_roc_table_has_it():
+    agree, roc_summary, similarity = toy_inputs()
+    assert not tables.summary_table(agree, roc_summary, similarity)["result"].str.contains(
+        "vs labels").any()
+    by_labels = roc_summary.assign(truth="truth", estimate=0.97)
+    both = pd.concat([roc_summary, by_labels], ignore_index=True)
+    summary = tables.summary_table(agree, both, similarity)
+    labels = summary[summary["result"] == "AUC vs labels, enhancement probability"]
+    assert labels["level"].tolist() == ["slice", "subject"]
+    assert labels["internal_test"].str.startswith("0.970").all()
+    lge = summary[summary["result"] == "AUC, enhancement probability"]
+    assert not lge["internal_test"].str.startswith("0.970").any()
+
+
 def test_summary_without_data_says_na():
     empty_agreement = pd.DataFrame(columns=["split", "class", "level", "statistic", "estimate",
                                             "ci_low", "ci_high", "n", "n_subjects", "note"])

@@ -51,32 +51,41 @@ def summary_table(agreement: pd.DataFrame, roc: pd.DataFrame, similarity: pd.Dat
             mask &= (table[column] == value).to_numpy()
         return table[mask]
 
-    specs = []  # (result label, class, level, source table, statistic for CI, statistic, paper)
+    # (result label, class, level, source table, statistic for CI, paper key, ROC truth)
+    specs = []
     for lesion_class in ("hyperintense", "intermediate"):
         for level in ("slice", "subject"):
             ci_stat = "pearson_r_clustered" if level == "slice" else "pearson_r"
             specs.append((f"Pearson r, {lesion_class} burden", lesion_class, level, "agreement",
-                          ci_stat, ("pearson_r", lesion_class)))
+                          ci_stat, ("pearson_r", lesion_class), None))
         specs += [
             (f"ICC(2,1), {lesion_class} burden", lesion_class, "subject", "agreement", "icc2_1",
-             None),
+             None, None),
             (f"OLS slope, {lesion_class} burden", lesion_class, "subject", "agreement",
-             "ols_slope", None),
+             "ols_slope", None, None),
             (f"Bland-Altman bias, {lesion_class} burden", lesion_class, "subject", "agreement",
-             "ba_bias", None),
+             "ba_bias", None, None),
         ]
-    for level in ("slice", "subject"):
-        specs.append(("AUC, enhancement probability", "total", level, "roc",
-                      "auc_clustered" if level == "slice" else "auc", ("auc", "total")))
+    # The AUC against `truth` (default: real-LGE quantification), and against the expert or
+    # ground-truth labels where the ROC table has them (the label test is free of the
+    # quantification's own false positives).
+    auc_truths = [(truth, "AUC, enhancement probability")]
+    if truth != "truth" and "truth" in set(roc.get("truth", [])):
+        auc_truths.append(("truth", "AUC vs labels, enhancement probability"))
+    for auc_truth, label in auc_truths:
+        for level in ("slice", "subject"):
+            specs.append((label, "total", level, "roc",
+                          "auc_clustered" if level == "slice" else "auc", ("auc", "total"),
+                          auc_truth))
     rows = []
-    for label, lesion_class, level, source, statistic, paper_key in specs:
+    for label, lesion_class, level, source, statistic, paper_key, roc_truth in specs:
         row = {"result": label, "level": level}
         for split in splits:
             if source == "agreement":
                 hit = pick(agreement, split=split, level=level, statistic=statistic,
                            **{"class": lesion_class})
             else:
-                hit = pick(roc, split=split, level=level, statistic=statistic, truth=truth)
+                hit = pick(roc, split=split, level=level, statistic=statistic, truth=roc_truth)
             if len(hit):
                 h = hit.iloc[0]
                 row[split] = format_estimate(h["estimate"], h["ci_low"], h["ci_high"])
