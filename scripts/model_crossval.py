@@ -15,7 +15,6 @@ LGE-like vs real LGE and vs the expert scar, SSIM/PSNR/MAE), and prints the summ
 
 import argparse
 import logging
-from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -23,9 +22,8 @@ import yaml
 
 from cine2lge.model.crossval import Sampling, cross_validate, load_myops_pairs, summarise
 from cine2lge.model.net import ModelSpec
-from cine2lge.model.runtime import pick_device, resolve_bf16
-from cine2lge.model.stage import RUNTIME_KEYS
-from cine2lge.model.train import TrainSettings
+from cine2lge.model.runtime import pick_device
+from cine2lge.model.stage import train_settings
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--myops", type=Path, required=True, help="MyoPS 2020 folder")
@@ -55,9 +53,7 @@ subjects = load_myops_pairs(
     args.myops, config["preprocess"], scheme["myocardium"], args.out / "crops", t2=args.t2
 )
 logging.info("%d subjects, %d paired slices", len(subjects), sum(len(s.lge_syx) for s in subjects))
-known = {f.name for f in fields(TrainSettings)}
-train_cfg = {k: v for k, v in model_config["train"].items() if k in known and k not in RUNTIME_KEYS}
-settings = TrainSettings(**train_cfg, bf16=resolve_bf16(model_config["train"]["bf16"], device))
+settings = train_settings(model_config, device)
 if args.steps is not None:  # 0 = no training: evaluate --init-weights as they are
     settings.steps = args.steps
     settings.checkpoint_every = max(1, args.steps)

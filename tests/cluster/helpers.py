@@ -79,13 +79,20 @@ def slurm_jobs_by_log_dir(workdir: Path) -> dict[str, list[int]]:
     return {folder: sorted(ids) for folder, ids in jobs.items()}
 
 
-def scontrol_job(job_id: int) -> dict[str, str]:
-    """`scontrol show job` fields of a (recently finished) job; MinJobAge=600 keeps them."""
+def _scontrol_fields(job_id: int) -> tuple[int, dict[str, str], str]:
+    """(return code, `scontrol show job` fields, stderr) of a job."""
     result = subprocess.run(
         ["scontrol", "show", "job", "-o", str(job_id)], capture_output=True, text=True, timeout=15
     )
-    assert result.returncode == 0, f"scontrol show job {job_id}: {result.stderr}"
-    return dict(field.split("=", 1) for field in result.stdout.split() if "=" in field)
+    fields = dict(field.split("=", 1) for field in result.stdout.split() if "=" in field)
+    return result.returncode, fields, result.stderr
+
+
+def scontrol_job(job_id: int) -> dict[str, str]:
+    """`scontrol show job` fields of a (recently finished) job; MinJobAge=600 keeps them."""
+    returncode, fields, stderr = _scontrol_fields(job_id)
+    assert returncode == 0, f"scontrol show job {job_id}: {stderr}"
+    return fields
 
 
 def all_slurm_job_ids() -> set[int]:
@@ -139,11 +146,8 @@ class CancelFirstRunningJob(threading.Thread):
 
 def _has_started(job_id: int) -> bool:
     """Whether a job's batch step has started, i.e. its StdOut file exists."""
-    result = subprocess.run(
-        ["scontrol", "show", "job", "-o", str(job_id)], capture_output=True, text=True, timeout=15
-    )
-    fields = dict(f.split("=", 1) for f in result.stdout.split() if "=" in f)
-    return bool(fields.get("StdOut")) and Path(fields["StdOut"]).is_file()
+    stdout = _scontrol_fields(job_id)[1].get("StdOut")
+    return bool(stdout) and Path(stdout).is_file()
 
 
 # Group jobs have UUIDs as Snakemake job ids, rule jobs numbers.

@@ -16,6 +16,14 @@ log = logging.getLogger("cine2lge.model")
 RUNTIME_KEYS = ("threads", "mem_mb", "runtime_min", "bf16")
 
 
+def train_settings(model_config: dict, device) -> TrainSettings:
+    """TrainSettings from the config's `model` section (without job resources and the rule's
+    `init_weights` input); bf16 resolved for `device`."""
+    skip = (*RUNTIME_KEYS, "init_weights")
+    train_cfg = {k: v for k, v in model_config["train"].items() if k not in skip}
+    return TrainSettings(**train_cfg, bf16=resolve_bf16(model_config["train"]["bf16"], device))
+
+
 def train_model(
     train_dir: str | Path,
     val_dir: str | Path | None,
@@ -46,9 +54,7 @@ def train_model(
     spec = ModelSpec.from_config(
         model_config["net"], model_config["diffusion"], train_data.n_frames, train_data.image_size
     )
-    skip = (*RUNTIME_KEYS, "init_weights")  # job resources, and the rule's input
-    train_cfg = {k: v for k, v in model_config["train"].items() if k not in skip}
-    settings = TrainSettings(**train_cfg, bf16=resolve_bf16(model_config["train"]["bf16"], device))
+    settings = train_settings(model_config, device)
     train(
         spec,
         settings,
