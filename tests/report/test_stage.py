@@ -96,3 +96,27 @@ def test_model_slice_numbers_map_to_array_positions(tmp_path):
     with pytest.raises(ValueError, match=r"a: slice_probability.tsv slices \[7\] are not in"):
         stage.slices_to_positions(probabilities.assign(slice=[7, 2, 3]),
                                   {"a": tmp_path / "paired.npz"})
+
+
+def test_similarity_of_a_chunk_keeps_each_subjects_labels(tmp_path):
+    """One table for the subjects of an inference chunk; each subject's myocardium labels."""
+    rng = np.random.default_rng(5)
+    paths = {}
+    for subject, myo_label in (("a", 2), ("b", 7)):
+        lge = rng.random((2, 16, 16)).astype(np.float32)
+        labels = np.zeros((2, 16, 16), np.int16)
+        labels[:, 4:8, 4:8] = myo_label
+        paths[subject] = (tmp_path / f"{subject}_paired.npz", tmp_path / f"{subject}_pred.npz")
+        np.savez(paths[subject][0], lge_syx=lge, labels_syx=labels)
+        np.savez(paths[subject][1], lgelike_syx=lge + 0.2)
+    out = tmp_path / "chunk0000.tsv"
+    stage.similarity_chunk_stage(["a", "b"], [p for p, _ in paths.values()],
+                                 [q for _, q in paths.values()], out, {"a": [2], "b": [7]}, 1.0)
+    table = pd.read_csv(out, sep="\t")
+    assert table["subject"].tolist() == ["a", "a", "b", "b"]
+    assert (table["myo_pixels"] == 16).all()  # b's myocardium found with b's own label value
+    assert table["mae_myo"].to_numpy() == pytest.approx(0.2, abs=1e-6)
+    summary = tmp_path / "summary.tsv"
+    stage.similarity_stage([out], {"similarity": summary, "similarity_slices": tmp_path / "s.tsv"},
+                           {"a": "internal_test", "b": "external_test"})
+    assert set(pd.read_csv(summary, sep="\t")["split"]) == {"internal_test", "external_test"}

@@ -20,35 +20,53 @@ SIDECARS = {
 }
 
 
-rule report_similarity_subject:
+# Image similarity is computed for chunks of `model.subjects_per_chunk` report subjects (in sheet
+# order, like the inference chunks), one job per chunk instead of one per subject: fewer jobs keep
+# the DAG of large cohorts quick to build.
+_SIMILARITY_CHUNK = config["model"]["subjects_per_chunk"]
+SIMILARITY_CHUNKS = {
+    f"chunk{i // _SIMILARITY_CHUNK:04d}": REPORT_SUBJECTS[i : i + _SIMILARITY_CHUNK]
+    for i in range(0, len(REPORT_SUBJECTS), _SIMILARITY_CHUNK)
+}
+
+
+rule report_similarity_chunk:
     input:
-        paired="results/preprocess/{subject}/paired.npz",
-        prediction="results/model/{subject}/prediction.npz",
+        paired=lambda wc: expand(
+            "results/preprocess/{subject}/paired.npz",
+            subject=SIMILARITY_CHUNKS[wc.chunk],
+        ),
+        prediction=lambda wc: expand(
+            "results/model/{subject}/prediction.npz",
+            subject=SIMILARITY_CHUNKS[wc.chunk],
+        ),
     output:
-        "results/report/similarity/{subject}.tsv",
+        "results/report/similarity/{chunk}.tsv",
     log:
-        "logs/report/similarity/{subject}.log",
+        "logs/report/similarity/{chunk}.log",
     benchmark:
-        "benchmarks/report/similarity/{subject}.tsv"
-    group:
-        "subject_results"
+        "benchmarks/report/similarity/{chunk}.tsv"
     conda:
         "../../envs/report.yaml"
     resources:
         mem_mb=lambda wc, attempt: 1000 * attempt,
-        runtime=5,
+        runtime=10,
     params:
-        myocardium_labels=lambda wc: config["label_schemes"][
-            ROWS[wc.subject].get("label_scheme") or "demo"
-        ]["myocardium"],
+        subjects=lambda wc: SIMILARITY_CHUNKS[wc.chunk],
+        myocardium_labels=lambda wc: {
+            s: config["label_schemes"][ROWS[s].get("label_scheme") or "demo"][
+                "myocardium"
+            ]
+            for s in SIMILARITY_CHUNKS[wc.chunk]
+        },
         data_range=REPORT["similarity_data_range"],
     script:
-        "../../scripts/report_similarity_subject.py"
+        "../../scripts/report_similarity_chunk.py"
 
 
 rule report_similarity:
     input:
-        expand("results/report/similarity/{subject}.tsv", subject=REPORT_SUBJECTS),
+        expand("results/report/similarity/{chunk}.tsv", chunk=SIMILARITY_CHUNKS),
     output:
         similarity="results/tables/similarity.tsv",
         similarity_slices="results/tables/similarity_slices.tsv",

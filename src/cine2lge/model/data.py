@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 import torch
 from monai.data import get_track_meta, set_track_meta
-from monai.transforms import Compose, RandAffined, RandFlipd, RandRotate90d
+from monai.transforms import Compose
+
+from cine2lge.augment import augmentation as shared_augmentation
 
 DATASET_FILES = {"cine": "cine_ntyx.npy", "lge": "lge_nyx.npy", "labels": "labels_nyx.npy"}
 MANIFEST = "manifest.tsv"
@@ -126,31 +128,12 @@ def to_target(lge_syx: np.ndarray, enhancement_syx: np.ndarray) -> np.ndarray:
     return np.stack([lge, mask], axis=1)
 
 
-def augmentation(
-    flip_prob: float,
-    rotate90_prob: float,
-    affine_prob: float,
-    rotate_deg: float,
-    scale: float,
-    translate_px: float,
-) -> Compose:
-    """The same random geometric transform applied to cine, LGE and mask (nearest for the mask)."""
-    keys = list(AUGMENTED_KEYS)
-    return Compose(
-        [
-            RandFlipd(keys, prob=flip_prob, spatial_axis=0),
-            RandFlipd(keys, prob=flip_prob, spatial_axis=1),
-            RandRotate90d(keys, prob=rotate90_prob, max_k=3),
-            RandAffined(
-                keys,
-                prob=affine_prob,
-                rotate_range=np.deg2rad(rotate_deg),
-                scale_range=(scale, scale),
-                translate_range=(translate_px, translate_px),
-                mode=("bilinear", "bilinear", "nearest"),
-                padding_mode="zeros",
-            ),
-        ]
+def augmentation(**settings) -> Compose:
+    """The same random geometric transform for cine, LGE and mask (nearest for the mask), then
+    the intensity changes of `settings` on the cine only: the condition varies between sites,
+    the LGE target must not (cine2lge.augment)."""
+    return shared_augmentation(
+        AUGMENTED_KEYS, ("bilinear", "bilinear", "nearest"), "cine", **settings
     )
 
 

@@ -64,6 +64,11 @@ class TrainSettings:
             "rotate_deg": 15.0,
             "scale": 0.1,
             "translate_px": 4.0,
+            "noise_prob": 0.3,
+            "noise_std": 0.03,
+            "gamma_prob": 0.3,
+            "gamma": [0.8, 1.25],
+            "intensity_scale": 0.1,
         }
     )
 

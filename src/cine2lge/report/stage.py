@@ -93,15 +93,24 @@ def roc_stage(lesions_path, probability_paths, out, split_of, settings,
     tables.write_tsv(bins, out["calibration"])
 
 
-def similarity_subject_stage(subject, paired, prediction, out_path, myocardium_labels,
-                             data_range) -> None:
-    table = similarity.similarity_npz(subject, paired, prediction, myocardium_labels, data_range)
+def similarity_chunk_stage(subjects, paired_paths, prediction_paths, out_path,
+                           myocardium_labels, data_range) -> None:
+    """Per-slice similarity of the subjects of one inference chunk (inputs in subject order;
+    myocardium_labels: label values per subject) in one table."""
+    columns = ["subject", "slice", "ssim_crop"]
+    frames = [
+        similarity.similarity_npz(subject, paired, prediction, myocardium_labels[subject],
+                                  data_range)
+        for subject, paired, prediction in zip(subjects, paired_paths, prediction_paths,
+                                               strict=True)
+    ]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     tables.write_tsv(table, out_path)
 
 
-def similarity_stage(per_subject_paths, out, split_of) -> None:
+def similarity_stage(chunk_paths, out, split_of) -> None:
     """out: dict with similarity (summary) and similarity_slices paths."""
-    frames = [pd.read_csv(p, sep="\t", dtype={"subject": str}) for p in per_subject_paths]
+    frames = [pd.read_csv(p, sep="\t", dtype={"subject": str}) for p in chunk_paths]
     per_slice = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["subject", "slice", "ssim_crop"])
     tables.write_tsv(per_slice, out["similarity_slices"])

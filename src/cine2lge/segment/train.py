@@ -23,18 +23,11 @@ import pandas as pd
 import torch
 from monai.data import get_track_meta, set_track_meta
 from monai.losses import DiceCELoss
-from monai.transforms import (
-    Compose,
-    RandAdjustContrastd,
-    RandAffined,
-    RandFlipd,
-    RandGaussianNoised,
-    RandRotate90d,
-    RandScaleIntensityd,
-)
+from monai.transforms import Compose
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
+from cine2lge.augment import augmentation as shared_augmentation
 from cine2lge.io import atomic_path
 from cine2lge.model import checkpoint as ckpt
 from cine2lge.model.data import step_seed
@@ -150,41 +143,11 @@ class SegmentTrainSettings:
         return self.learning_rate * max(0.05, 1.0 - (step - half) / max(1.0, half))
 
 
-def augmentation(
-    flip_prob: float,
-    rotate90_prob: float,
-    affine_prob: float,
-    rotate_deg: float,
-    scale: float,
-    translate_px: float,
-    noise_prob: float,
-    noise_std: float,
-    gamma_prob: float,
-    gamma,
-    intensity_scale: float,
-) -> Compose:
+def augmentation(**settings) -> Compose:
     """One random geometric transform for image and labels (nearest for the labels), then
-    intensity changes (gamma, gain, noise) on the image only, since scanners differ in contrast."""
-    keys = ["image", "classes"]
-    return Compose(
-        [
-            RandFlipd(keys, prob=flip_prob, spatial_axis=0),
-            RandFlipd(keys, prob=flip_prob, spatial_axis=1),
-            RandRotate90d(keys, prob=rotate90_prob, max_k=3),
-            RandAffined(
-                keys,
-                prob=affine_prob,
-                rotate_range=np.deg2rad(rotate_deg),
-                scale_range=(scale, scale),
-                translate_range=(translate_px, translate_px),
-                mode=("bilinear", "nearest"),
-                padding_mode="zeros",
-            ),
-            RandAdjustContrastd("image", prob=gamma_prob, gamma=tuple(gamma)),
-            RandScaleIntensityd("image", factors=intensity_scale, prob=0.5),
-            RandGaussianNoised("image", prob=noise_prob, std=noise_std),
-        ]
-    )
+    intensity changes (gamma, gain, noise) on the image only, since scanners differ in contrast
+    (cine2lge.augment)."""
+    return shared_augmentation(("image", "classes"), ("bilinear", "nearest"), "image", **settings)
 
 
 class SegmentBatches:

@@ -1,10 +1,10 @@
-# Rule report_similarity_subject: SSIM/PSNR/MAE of one subject's LGE-like vs real LGE slices.
+# Rule report_similarity_chunk: SSIM/PSNR/MAE of LGE-like vs real LGE slices, one inference chunk.
 from cine2lge.logs import to_file
-from cine2lge.report.stage import similarity_subject_stage
+from cine2lge.report.stage import similarity_chunk_stage
 
 with to_file(snakemake.log[0]):
-    similarity_subject_stage(
-        snakemake.wildcards.subject,
+    similarity_chunk_stage(
+        snakemake.params.subjects,
         snakemake.input.paired,
         snakemake.input.prediction,
         snakemake.output[0],
