@@ -53,6 +53,48 @@ QUICK_STEPS = ("dryrun",)
 DAG_BUILT_LINE = "Job stats:"
 
 
+# Snakemake's own floor: a chain of trivial shell rules per subject, no log, benchmark, group,
+# resources, params or input functions. Its DAG build time is what any workflow with that many
+# jobs per subject costs at least, on this machine and Snakemake version.
+FLOOR_SNAKEFILE = """\
+SUBJECTS = [f"s{i:06d}" for i in range(int(config["n_subjects"]))]
+STAGES = int(config["stages"])
+
+
+rule all:
+    input:
+        expand(f"stage{STAGES}/{{subject}}.txt", subject=SUBJECTS),
+
+
+for _stage in range(1, STAGES + 1):
+
+    rule:
+        name:
+            f"stage{_stage}"
+        input:
+            f"stage{_stage - 1}/{{subject}}.txt" if _stage > 1 else [],
+        output:
+            f"stage{_stage}/{{subject}}.txt",
+        shell:
+            "touch {output}"
+"""
+
+
+def floor(n_subjects: int, stages: int, root: Path) -> dict[str, float]:
+    """DAG build of the floor workflow (FLOOR_SNAKEFILE) with `stages` jobs per subject."""
+    workdir = root / f"floor_{n_subjects}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "Snakefile").write_text(FLOOR_SNAKEFILE)
+    config = workdir / "floor.yaml"
+    config.write_text(yaml.safe_dump({"n_subjects": n_subjects, "stages": stages}))
+    print(f"\n== floor: {n_subjects} subjects x {stages} trivial rules ({workdir})", flush=True)
+    seconds, cpu_s, _, dag_built = run_snakemake(
+        workdir / "Snakefile", workdir, config, "-n", "--cores", "1"
+    )
+    print(f"DAG built: {dag_built[0]:.1f} s ({dag_built[1]:.1f} s CPU); dry run {seconds:.1f} s")
+    return {"subjects": n_subjects, "build_s": dag_built[0], "build_cpu_s": dag_built[1]}
+
+
 def write_config(workdir: Path, n_subjects: int, snakefile: Path) -> Path:
     """A work folder with the repository's config/ and a demo-cohort config of n_subjects."""
     shutil.copytree(snakefile.parent / "config", workdir / "config", dirs_exist_ok=True)
@@ -207,9 +249,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="only the dry run (DAG build and job counts)"
     )
+    parser.add_argument(
+        "--floor",
+        type=int,
+        metavar="STAGES",
+        help="instead: Snakemake's floor, a chain of STAGES trivial shell rules per subject",
+    )
     args = parser.parse_args(argv)
 
     root = args.workdir or Path(tempfile.mkdtemp(prefix="dag_scale_"))
+    if args.floor:
+        for n in args.subjects:
+            floor(n, args.floor, root)
+        return 0
     results = [benchmark(n, root, args.snakefile.resolve(), args.quick) for n in args.subjects]
     print("\n" + table(results))
     met = goals_met(results)

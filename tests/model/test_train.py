@@ -8,7 +8,8 @@ import torch
 from cine2lge.model import checkpoint as ckpt
 from cine2lge.model.net import ModelSpec
 from cine2lge.model.runtime import pick_device
-from cine2lge.model.train import Trainer, TrainingPreempted, train
+from cine2lge.model.train import Trainer, train
+from cine2lge.training import TrainingPreempted
 
 
 def _state(trainer):

@@ -10,31 +10,20 @@ from __future__ import annotations
 import json
 import logging
 import math
-import signal
-import threading
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-from torch.optim.swa_utils import AveragedModel
-from tqdm import tqdm
 
-from cine2lge.io import atomic_path
 from cine2lge.model import checkpoint as ckpt
 from cine2lge.model.data import BatchSource, PairedSlices, step_seed, to_target
 from cine2lge.model.net import ModelSpec, build_train_scheduler, build_unet, training_target
 from cine2lge.model.runtime import autocast, memory_format
 from cine2lge.model.sample import sample_targets
+from cine2lge.training import ResumableTrainer
 
 log = logging.getLogger("cine2lge.model.train")
-METRICS_COLUMNS = ["step", "split", "metric", "value"]
-
-
-class TrainingPreempted(RuntimeError):
-    """SIGTERM (e.g. SLURM preemption) arrived; a checkpoint was saved and the job should rerun."""
 
 
 @dataclass
@@ -80,43 +69,11 @@ class TrainSettings:
         return self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def ema_with_warmup(decay: float):
-    """EMA update for AveragedModel with the usual warm-up: decay_n = min(decay, (1+n)/(10+n)).
+class Trainer(ResumableTrainer):
+    """DDPM on (LGE, enhancement) given cine; the shared mechanics are in ResumableTrainer."""
 
-    A fixed 0.999 would keep the exported weights close to the (zero-output) initial network for
-    the first thousands of steps, which short CPU runs never get past.
-    """
+    rule = "train_model"
 
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged) -> None:
-        n = float(n_averaged)
-        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
-        torch._foreach_lerp_(averaged, current, weight)
-
-    return update
-
-
-class _StopFlag:
-    """Set by SIGTERM/SIGINT; the loop checks it between steps and saves before exiting."""
-
-    def __init__(self):
-        self.signal_name: str | None = None
-        self._previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.signal_name = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-class Trainer:
     def __init__(
         self,
         spec: ModelSpec,
@@ -127,26 +84,15 @@ class Trainer:
         device: torch.device,
         init_weights: str | Path | None = None,
     ):
-        self.spec, self.settings, self.device = spec, settings, device
+        super().__init__(spec, settings, checkpoint_dir, device)
         self.train_data, self.val_data = train_data, val_data
-        self.checkpoint_dir = Path(checkpoint_dir)
-        self.metrics_path = self.checkpoint_dir / "metrics.tsv"
-        torch.manual_seed(settings.seed)  # the initial weights
-        self.model = build_unet(spec)
-        if init_weights is not None:  # fine-tune; the EMA below starts from these weights too
-            load_initial_weights(self.model, spec, init_weights)
-        self.model = self.model.to(device, memory_format=memory_format(device))
-        self.ema = AveragedModel(
-            self.model, multi_avg_fn=ema_with_warmup(settings.ema_decay), use_buffers=True
-        )
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
-        )
+        model = build_unet(spec)
+        if init_weights is not None:  # fine-tune; the EMA starts from these weights too
+            load_initial_weights(model, spec, init_weights)
+        self.start_optimiser(model.to(device, memory_format=memory_format(device)))
         self.scheduler = build_train_scheduler(spec)
         self.batches = BatchSource(train_data, settings.batch_size, settings.seed, settings.augment)
-        self.step = 0
 
-    # -- checkpoints -------------------------------------------------------------------------
     def metadata(self) -> dict[str, str]:
         return {
             "format": "cine2lge-diffusion-v1",
@@ -154,40 +100,6 @@ class Trainer:
             "train_settings": json.dumps(asdict(self.settings), sort_keys=True),
             "step": str(self.step),
         }
-
-    def save_checkpoint(self) -> Path:
-        return ckpt.save_checkpoint(
-            self.checkpoint_dir,
-            self.step,
-            self.model,
-            self.ema,
-            self.optimizer,
-            self.metadata(),
-            keep=self.settings.keep_checkpoints,
-        )
-
-    def resume(self) -> bool:
-        """Continue from the newest checkpoint in checkpoint_dir, if any."""
-        resumed = ckpt.resume_latest(
-            self.checkpoint_dir,
-            self.spec,
-            ModelSpec.from_json,
-            self.model,
-            self.ema,
-            self.optimizer,
-            self.metrics_path,
-        )
-        if resumed is None:
-            return False
-        target, self.step = resumed
-        log.info("resumed from %s at step %d", target, self.step)
-        return True
-
-    def _append_metrics(self, rows: list[dict]) -> None:
-        self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
-        new = pd.DataFrame(rows, columns=METRICS_COLUMNS)
-        header = not self.metrics_path.is_file()
-        new.to_csv(self.metrics_path, sep="\t", index=False, header=header, mode="a")
 
     # -- one optimisation step ---------------------------------------------------------------
     def noisy_input(self, cine, target, seed):
@@ -213,19 +125,27 @@ class Trainer:
     def train_step(self) -> torch.Tensor:
         self.model.train()
         cine, target = self.batches.batch(self.step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.settings.learning_rate_at(self.step)
+        self.set_learning_rate()
         loss, per_channel = self.loss(
             self.model, cine, target, step_seed(self.settings.seed, self.step, stream=3)
         )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.settings.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
-        self.optimizer.step()
-        self.ema.update_parameters(self.model)
-        self.step += 1
+        self.optimise(loss, self.settings.grad_clip)
         return per_channel
+
+    def train_metrics(self, mean_loss: torch.Tensor) -> dict[str, float]:
+        return {
+            "loss": float(mean_loss.mean()),
+            "loss_lge": float(mean_loss[0]),
+            "loss_enhancement": float(mean_loss[1]),
+        }
+
+    def describe(self) -> str:
+        val = 0 if self.val_data is None else len(self.val_data)
+        params = sum(p.numel() for p in self.model.parameters())
+        return (
+            f"{self.spec.to_json()} on {len(self.train_data)} slices (val {val}),"
+            f" {params} params, device {self.device}"
+        )
 
     # -- validation --------------------------------------------------------------------------
     @torch.no_grad()
@@ -254,62 +174,6 @@ class Trainer:
             "loss_enhancement": float(per_channel[1]),
             **sample_metrics(sampled.numpy(), target.numpy()),
         }
-
-    # -- the loop ----------------------------------------------------------------------------
-    def run(self, progress: bool = True) -> None:
-        s = self.settings
-        running, started, logged_at = torch.zeros(2), time.monotonic(), self.step
-        with (
-            _StopFlag() as stop,
-            tqdm(
-                total=s.steps, initial=self.step, desc="train", disable=not progress, mininterval=5
-            ) as bar,
-        ):
-            while self.step < s.steps:
-                running += self.train_step()
-                bar.update(1)
-                rows = []
-                if self.step % s.log_every == 0 or self.step == s.steps:
-                    mean = running / (self.step - logged_at)
-                    seconds = (time.monotonic() - started) / (self.step - logged_at)
-                    rows += [
-                        _row(self.step, "train", "loss", float(mean.mean())),
-                        _row(self.step, "train", "loss_lge", float(mean[0])),
-                        _row(self.step, "train", "loss_enhancement", float(mean[1])),
-                        _row(
-                            self.step, "train", "learning_rate", s.learning_rate_at(self.step - 1)
-                        ),
-                        _row(self.step, "train", "seconds_per_step", seconds),
-                    ]
-                    bar.set_postfix(loss=f"{float(mean.mean()):.4f}")
-                    running, started, logged_at = torch.zeros(2), time.monotonic(), self.step
-                if self.step % s.val_every == 0 or self.step == s.steps:
-                    metrics = self.validate()
-                    rows += [_row(self.step, "val", k, v) for k, v in metrics.items()]
-                    if metrics:
-                        log.info(
-                            "step %d val %s",
-                            self.step,
-                            " ".join(f"{k}={v:.4f}" for k, v in metrics.items()),
-                        )
-                if rows:
-                    self._append_metrics(rows)
-                if self.step % s.checkpoint_every == 0 or self.step == s.steps:
-                    self.save_checkpoint()
-                if stop.signal_name:
-                    where = self.save_checkpoint()
-                    raise TrainingPreempted(
-                        f"training stopped by {stop.signal_name} after step {self.step} of"
-                        f" {s.steps}; checkpoint saved to {where}; rerun the same command (or"
-                        " the train_model rule) to resume from it"
-                    )
-
-    def export(self, weights_path: str | Path, metrics_path: str | Path | None = None) -> None:
-        """Write the EMA weights (safetensors + metadata) and a copy of the metrics table."""
-        ckpt.save_weights(weights_path, self.ema.module.state_dict(), self.metadata())
-        if metrics_path is not None:
-            with atomic_path(metrics_path) as tmp:
-                tmp.write_bytes(self.metrics_path.read_bytes())
 
 
 def load_initial_weights(model: torch.nn.Module, spec: ModelSpec, weights: str | Path) -> None:
@@ -344,10 +208,6 @@ def load_initial_weights(model: torch.nn.Module, spec: ModelSpec, weights: str |
             padded[:, : value.shape[1]] = value
             state[key] = padded
     model.load_state_dict(state)
-
-
-def _row(step, split, metric, value) -> dict:
-    return {"step": step, "split": split, "metric": metric, "value": value}
 
 
 def sample_metrics(sampled_bcyx: np.ndarray, target_bcyx: np.ndarray) -> dict[str, float]:
@@ -392,16 +252,5 @@ def train(
     trainer = Trainer(
         spec, settings, train_data, val_data, checkpoint_dir, device, init_weights=init_weights
     )
-    trainer.resume()
-    log.info(
-        "training %s on %d slices (val %d), %d params, device %s, from step %d",
-        spec.to_json(),
-        len(train_data),
-        0 if val_data is None else len(val_data),
-        sum(p.numel() for p in trainer.model.parameters()),
-        device,
-        trainer.step,
-    )
-    trainer.run(progress=progress)
-    trainer.export(weights_path, metrics_path)
+    trainer.fit(weights_path, metrics_path, progress=progress)
     return trainer

@@ -14,24 +14,19 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from monai.data import get_track_meta, set_track_meta
 from monai.losses import DiceCELoss
 from monai.transforms import Compose
-from torch.optim.swa_utils import AveragedModel
-from tqdm import tqdm
 
 from cine2lge.augment import augmentation as shared_augmentation
 from cine2lge.io import atomic_path
 from cine2lge.model import checkpoint as ckpt
 from cine2lge.model.data import step_seed
-from cine2lge.model.train import TrainingPreempted, _StopFlag, ema_with_warmup
 from cine2lge.segment.evaluate import dice_per_class, reference_rows
 from cine2lge.segment.net import (
     CLASSES,
@@ -40,9 +35,9 @@ from cine2lge.segment.net import (
     build_segmenter,
     label_frame,
 )
+from cine2lge.training import ResumableTrainer
 
 log = logging.getLogger("cine2lge.segment.train")
-METRICS_COLUMNS = ["step", "split", "metric", "value"]
 
 
 @dataclass
@@ -186,7 +181,14 @@ class SegmentBatches:
         )
 
 
-class SegmentTrainer:
+class SegmentTrainer(ResumableTrainer):
+    """Dice-CE UNet segmentation; the shared mechanics are in ResumableTrainer."""
+
+    job = "segmentation training"
+    rule = "train_segment"
+    progress_label = "segment train"
+    val_digits = 3
+
     def __init__(
         self,
         spec: SegmentSpec,
@@ -198,27 +200,18 @@ class SegmentTrainer:
         phase_fraction: float = 0.0,
         init_weights: str | Path | None = None,
     ):
-        self.spec, self.settings, self.device = spec, settings, device
+        super().__init__(spec, settings, checkpoint_dir, device)
         self.train_data, self.val_data = train_data, val_data
         self.phase_fraction = phase_fraction
-        self.checkpoint_dir = Path(checkpoint_dir)
-        self.metrics_path = self.checkpoint_dir / "metrics.tsv"
-        torch.manual_seed(settings.seed)  # the initial weights
-        self.model = build_segmenter(spec).to(device)
+        model = build_segmenter(spec).to(device)
         self.init_weights = init_weights
         if init_weights is not None:
-            load_initial_weights(self.model, spec, init_weights)
-        self.ema = AveragedModel(
-            self.model, multi_avg_fn=ema_with_warmup(settings.ema_decay), use_buffers=True
-        )
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
-        )
+            load_initial_weights(model, spec, init_weights)
+        self.start_optimiser(model)
         self.loss_function = DiceCELoss(to_onehot_y=True, softmax=True)
         self.batches = SegmentBatches(
             train_data, settings.batch_size, settings.seed, settings.augment
         )
-        self.step = 0
 
     def metadata(self) -> dict[str, str]:
         return {
@@ -233,53 +226,23 @@ class SegmentTrainer:
             **({"init_weights": Path(self.init_weights).name} if self.init_weights else {}),
         }
 
-    def save_checkpoint(self) -> Path:
-        return ckpt.save_checkpoint(
-            self.checkpoint_dir,
-            self.step,
-            self.model,
-            self.ema,
-            self.optimizer,
-            self.metadata(),
-            keep=self.settings.keep_checkpoints,
-        )
-
-    def resume(self) -> bool:
-        """Continue from the newest checkpoint in checkpoint_dir, if any."""
-        resumed = ckpt.resume_latest(
-            self.checkpoint_dir,
-            self.spec,
-            SegmentSpec.from_json,
-            self.model,
-            self.ema,
-            self.optimizer,
-            self.metrics_path,
-        )
-        if resumed is None:
-            return False
-        target, self.step = resumed
-        log.info("resumed from %s at step %d", target, self.step)
-        return True
-
-    def _append_metrics(self, rows: list[dict]) -> None:
-        self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
-        header = not self.metrics_path.is_file()
-        pd.DataFrame(rows, columns=METRICS_COLUMNS).to_csv(
-            self.metrics_path, sep="\t", index=False, header=header, mode="a"
-        )
-
     def train_step(self) -> float:
         self.model.train()
         images, classes = self.batches.batch(self.step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.settings.learning_rate_at(self.step)
+        self.set_learning_rate()
         loss = self.loss_function(self.model(images.to(self.device)), classes.to(self.device))
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.ema.update_parameters(self.model)
-        self.step += 1
+        self.optimise(loss)
         return float(loss.detach())
+
+    def train_metrics(self, mean_loss: float) -> dict[str, float]:
+        return {"loss": mean_loss}
+
+    def describe(self) -> str:
+        val = 0 if self.val_data is None else len(self.val_data)
+        return (
+            f"segmentation {self.spec.to_json()} on {len(self.train_data)} slices of"
+            f" {len(set(self.train_data.subjects))} subjects (val {val}), device {self.device}"
+        )
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -290,62 +253,9 @@ class SegmentTrainer:
         dice = dice_per_class(predicted, self.val_data.classes_nyx)
         return {f"dice_{name}": value for name, value in dice.items()}
 
-    def run(self, progress: bool = True) -> None:
-        s = self.settings
-        running, count, started = 0.0, 0, time.monotonic()
-        with (
-            _StopFlag() as stop,
-            tqdm(
-                total=s.steps,
-                initial=self.step,
-                desc="segment train",
-                disable=not progress,
-                mininterval=5,
-            ) as bar,
-        ):
-            while self.step < s.steps:
-                running += self.train_step()
-                count += 1
-                bar.update(1)
-                rows = []
-                if self.step % s.log_every == 0 or self.step == s.steps:
-                    seconds = (time.monotonic() - started) / count
-                    rows += [
-                        _row(self.step, "train", "loss", running / count),
-                        _row(
-                            self.step, "train", "learning_rate", s.learning_rate_at(self.step - 1)
-                        ),
-                        _row(self.step, "train", "seconds_per_step", seconds),
-                    ]
-                    bar.set_postfix(loss=f"{running / count:.4f}")
-                    running, count, started = 0.0, 0, time.monotonic()
-                if self.step % s.val_every == 0 or self.step == s.steps:
-                    metrics = self.validate()
-                    rows += [_row(self.step, "val", k, v) for k, v in metrics.items()]
-                    if metrics:
-                        log.info(
-                            "step %d val %s",
-                            self.step,
-                            " ".join(f"{k}={v:.3f}" for k, v in metrics.items()),
-                        )
-                if rows:
-                    self._append_metrics(rows)
-                if self.step % s.checkpoint_every == 0 or self.step == s.steps:
-                    self.save_checkpoint()
-                if stop.signal_name:
-                    where = self.save_checkpoint()
-                    raise TrainingPreempted(
-                        f"segmentation training stopped by {stop.signal_name} after step"
-                        f" {self.step} of {s.steps}; checkpoint saved to {where}; rerun the same"
-                        " command (or the train_segment rule) to resume from it"
-                    )
-
     def export(self, weights_path: str | Path, metrics_path: str | Path | None = None) -> str:
         """Write the EMA weights (safetensors + metadata + .sha256); return the sha256."""
-        ckpt.save_weights(weights_path, self.ema.module.state_dict(), self.metadata())
-        if metrics_path is not None and self.metrics_path.is_file():
-            with atomic_path(metrics_path) as tmp:
-                tmp.write_bytes(self.metrics_path.read_bytes())
+        super().export(weights_path, metrics_path)
         return ckpt.write_sha256(weights_path)
 
 
@@ -365,10 +275,6 @@ def load_initial_weights(model: torch.nn.Module, spec: SegmentSpec, weights: str
             f" the configured {spec.to_json()} (segment.net, preprocess.grid_size)"
         )
     model.load_state_dict(state)
-
-
-def _row(step, split, metric, value) -> dict:
-    return {"step": step, "split": split, "metric": metric, "value": value}
 
 
 @torch.no_grad()
@@ -392,46 +298,6 @@ def predict_probabilities(
     if not out:
         return np.zeros((0, len(CLASSES), *images_nyx.shape[2:]), dtype=np.float32)
     return np.concatenate(out).astype(np.float32)
-
-
-def train(
-    spec: SegmentSpec,
-    settings: SegmentTrainSettings,
-    train_data: LabelledSlices,
-    val_data: LabelledSlices | None,
-    checkpoint_dir: str | Path,
-    weights_path: str | Path,
-    metrics_path: str | Path | None,
-    device: torch.device,
-    phase_fraction: float,
-    progress: bool = True,
-    init_weights: str | Path | None = None,
-) -> SegmentTrainer:
-    """Train (resuming when checkpoint_dir holds a checkpoint) and export the EMA weights;
-    `init_weights` = fine-tune from these (a resumed run continues from its checkpoint)."""
-    trainer = SegmentTrainer(
-        spec,
-        settings,
-        train_data,
-        val_data,
-        checkpoint_dir,
-        device,
-        phase_fraction,
-        init_weights=init_weights,
-    )
-    trainer.resume()
-    log.info(
-        "training segmentation %s on %d slices of %d subjects (val %d), device %s, from step %d",
-        spec.to_json(),
-        len(train_data),
-        len(set(train_data.subjects)),
-        0 if val_data is None else len(val_data),
-        device,
-        trainer.step,
-    )
-    trainer.run(progress=progress)
-    trainer.export(weights_path, metrics_path)
-    return trainer
 
 
 def train_segmenter(
@@ -460,18 +326,18 @@ def train_segmenter(
     spec = SegmentSpec.from_config(section["net"], grid_size)
     known = {f.name for f in fields(SegmentTrainSettings)}  # the rest are job resources
     settings = SegmentTrainSettings(**{k: v for k, v in section["train"].items() if k in known})
-    return train(
+    trainer = SegmentTrainer(
         spec,
         settings,
         train_data,
         val_data,
         checkpoint_dir,
-        weights_path,
-        metrics_path,
         pick_device(use_gpu),
         phase,
         init_weights=init_weights,
     )
+    trainer.fit(weights_path, metrics_path)
+    return trainer
 
 
 def model_card(
