@@ -62,9 +62,10 @@ def test_snakefmt_is_clean(repo):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_ruff_is_clean(repo):
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
+def test_ruff_is_clean(repo, command):
     result = subprocess.run(
-        [str(BIN / "ruff"), "check", "src", "tests", "scripts", "bench"],
+        [str(BIN / "ruff"), *command, "src", "tests", "scripts", "bench"],
         cwd=repo,
         capture_output=True,
         text=True,

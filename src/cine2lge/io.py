@@ -33,9 +33,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def save_nifti(
-    data: np.ndarray, affine: np.ndarray, path: str | Path, dtype=np.float32
-) -> None:
+def save_nifti(data: np.ndarray, affine: np.ndarray, path: str | Path, dtype=np.float32) -> None:
     """Write a NIfTI atomically with qform and sform set to `affine` (RAS)."""
     image = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
     image.set_qform(affine, code=1)

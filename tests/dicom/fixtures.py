@@ -154,8 +154,13 @@ def _set_pixels(ds: Dataset, frames_yx: np.ndarray, syntax: str) -> None:
     ds.compress(syntax, frames_yx.astype(np.uint16) if len(frames_yx) > 1 else frames_yx[0])
 
 
-def write_single_frame(folder: Path, spec: SeriesSpec, patient: dict | None = None,
-                       syntax: str = ExplicitVRLittleEndian, cine: bool = True) -> Expected:
+def write_single_frame(
+    folder: Path,
+    spec: SeriesSpec,
+    patient: dict | None = None,
+    syntax: str = ExplicitVRLittleEndian,
+    cine: bool = True,
+) -> Expected:
     """One file per (slice, phase), random names, shuffled InstanceNumbers."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(spec.seed + 1)
@@ -189,8 +194,12 @@ def write_single_frame(folder: Path, spec: SeriesSpec, patient: dict | None = No
     return Expected(volume, expected_affine(spec), files, raw)
 
 
-def write_enhanced(folder: Path, spec: SeriesSpec, patient: dict | None = None,
-                   syntax: str = ExplicitVRLittleEndian) -> Expected:
+def write_enhanced(
+    folder: Path,
+    spec: SeriesSpec,
+    patient: dict | None = None,
+    syntax: str = ExplicitVRLittleEndian,
+) -> Expected:
     """One Enhanced MR file, frames in shuffled order, geometry in per-frame functional groups."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(spec.seed + 2)
@@ -246,13 +255,35 @@ def write_enhanced(folder: Path, spec: SeriesSpec, patient: dict | None = None,
 def write_study(folder: Path, seed: int = 0, patient: dict | None = None) -> dict:
     """A whole small study: SA cine, SA LGE, a 4-chamber cine and a localiser (distractors)."""
     cine = SeriesSpec(n_slices=5, n_phases=6, description="cine_sa", number=7, seed=seed)
-    lge = SeriesSpec(n_slices=5, n_phases=1, description="LGE_PSIR_mag", number=12,
-                     inversion_time_ms=300.0, rows=14, columns=12, pixel_spacing=(1.4, 1.4),
-                     step_mm=8.0, seed=seed + 10, origin=(-22.0, 28.0, 41.0))
-    four_chamber = SeriesSpec(n_slices=1, n_phases=6, description="cine_4ch", number=6,
-                              orientation=FOUR_CHAMBER, seed=seed + 20)
-    localiser = SeriesSpec(n_slices=3, n_phases=1, description="localizer", number=1,
-                           orientation=(1, 0, 0, 0, 1, 0), seed=seed + 30)
+    lge = SeriesSpec(
+        n_slices=5,
+        n_phases=1,
+        description="LGE_PSIR_mag",
+        number=12,
+        inversion_time_ms=300.0,
+        rows=14,
+        columns=12,
+        pixel_spacing=(1.4, 1.4),
+        step_mm=8.0,
+        seed=seed + 10,
+        origin=(-22.0, 28.0, 41.0),
+    )
+    four_chamber = SeriesSpec(
+        n_slices=1,
+        n_phases=6,
+        description="cine_4ch",
+        number=6,
+        orientation=FOUR_CHAMBER,
+        seed=seed + 20,
+    )
+    localiser = SeriesSpec(
+        n_slices=3,
+        n_phases=1,
+        description="localizer",
+        number=1,
+        orientation=(1, 0, 0, 0, 1, 0),
+        seed=seed + 30,
+    )
     expected = {
         "cine": write_single_frame(folder, cine, patient),
         "lge": write_single_frame(folder, lge, patient, cine=False),

@@ -16,8 +16,16 @@ from .fixtures import SeriesSpec, write_enhanced, write_single_frame, write_stud
 
 def run(folder, tmp_path, role="cine", subject="S01", **kwargs):
     out = tmp_path / "out"
-    volume = ingest_series(folder, subject, role, out / f"{role}.nii.gz", out / f"{role}.json",
-                           out / f"qc_{role}.json", progress=False, **kwargs)
+    volume = ingest_series(
+        folder,
+        subject,
+        role,
+        out / f"{role}.nii.gz",
+        out / f"{role}.json",
+        out / f"qc_{role}.json",
+        progress=False,
+        **kwargs,
+    )
     return volume, out
 
 
@@ -78,8 +86,9 @@ def test_lossless_compressed(tmp_path, syntax, writer):
 
 
 def test_jpeg_baseline_is_lossy_but_close(tmp_path):
-    expected = write_single_frame(tmp_path / "s", SeriesSpec(rows=40, columns=36),
-                                  syntax=JPEGBaseline8Bit)
+    expected = write_single_frame(
+        tmp_path / "s", SeriesSpec(rows=40, columns=36), syntax=JPEGBaseline8Bit
+    )
     volume, _ = run(tmp_path / "s", tmp_path)
     error = np.abs(volume.nifti_xyzt - expected.volume)
     assert volume.nifti_xyzt.shape == expected.volume.shape
@@ -116,12 +125,15 @@ def test_several_lge_series_magnitude_then_latest_series_number(tmp_path):
     study = tmp_path / "study"
     write_single_frame(study, SeriesSpec(description="cine_sa"))
     lge = {"n_slices": 4, "n_phases": 1, "inversion_time_ms": 300.0}
-    write_single_frame(study, SeriesSpec(description="LGE sa", number=10, seed=1, **lge),
-                       cine=False)
-    late = write_single_frame(study, SeriesSpec(description="LGE sa", number=14, seed=2, **lge),
-                              cine=False)
-    psir = write_single_frame(study, SeriesSpec(description="LGE sa PSIR", number=16, seed=3,
-                                                **lge), cine=False)
+    write_single_frame(
+        study, SeriesSpec(description="LGE sa", number=10, seed=1, **lge), cine=False
+    )
+    late = write_single_frame(
+        study, SeriesSpec(description="LGE sa", number=14, seed=2, **lge), cine=False
+    )
+    psir = write_single_frame(
+        study, SeriesSpec(description="LGE sa PSIR", number=16, seed=3, **lge), cine=False
+    )
     volume, out = run(study, tmp_path, "lge")
     np.testing.assert_array_equal(volume.nifti_xyz, late.volume)
     volume, out = run(study, tmp_path, "lge", config={"lge_prefer": ["psir", "magnitude"]})
@@ -153,6 +165,13 @@ def test_nifti_source_passes_through(tmp_path):
 def test_uncompressed_output_by_file_name(tmp_path):
     expected = write_single_frame(tmp_path / "s", SeriesSpec())
     out = tmp_path / "out"
-    ingest_series(tmp_path / "s", "S01", "cine", out / "cine.nii", out / "c.json", out / "q.json",
-                  progress=False)
+    ingest_series(
+        tmp_path / "s",
+        "S01",
+        "cine",
+        out / "cine.nii",
+        out / "c.json",
+        out / "q.json",
+        progress=False,
+    )
     np.testing.assert_array_equal(nib.load(out / "cine.nii").get_fdata(), expected.volume)

@@ -26,13 +26,24 @@ def test_outputs_and_logs_hold_no_phi_and_no_clear_uid(tmp_path):
     out = tmp_path / "out"
     with to_file(out / "ingest.log"):
         for role in ("cine", "lge"):
-            ingest_series(tmp_path / "study", "S01", role, out / f"{role}.nii.gz",
-                          out / f"{role}.json", out / f"qc_{role}.json", progress=True)
+            ingest_series(
+                tmp_path / "study",
+                "S01",
+                role,
+                out / f"{role}.nii.gz",
+                out / f"{role}.json",
+                out / f"qc_{role}.json",
+                progress=True,
+            )
         ingest_qc("S01", [out / "qc_cine.json", out / "qc_lge.json"], out / "qc.json")
     header = pydicom.dcmread(expected["cine"].files[0], stop_before_pixels=True)
     secrets = {v.lower() for v in PHI.values()} | {"janet", "fakename", "1961"}
-    secrets |= {str(header.StudyInstanceUID), str(header.SeriesInstanceUID),
-                str(header.SOPInstanceUID), str(header.FrameOfReferenceUID)}
+    secrets |= {
+        str(header.StudyInstanceUID),
+        str(header.SeriesInstanceUID),
+        str(header.SOPInstanceUID),
+        str(header.FrameOfReferenceUID),
+    }
     files = sorted(p for p in out.rglob("*") if p.is_file())
     assert {p.name for p in files} >= {"cine.nii.gz", "lge.json", "qc.json", "ingest.log"}
     for path in files:

@@ -28,18 +28,35 @@ def demo_run(tmp_path_factory):
     for subject in SUBJECTS:
         study = root / "demo" / subject
         truths[subject] = phantom_write.write_subject(
-            subject, SEED, study / "dicom", study / "truth" / "labels.nii.gz",
-            study / "truth" / "truth.json", n_slices=4,
+            subject,
+            SEED,
+            study / "dicom",
+            study / "truth" / "labels.nii.gz",
+            study / "truth" / "truth.json",
+            n_slices=4,
         )
         out = root / "ingest" / subject
         with to_file(root / "logs" / f"{subject}.log"):
             for role in ("cine", "lge"):
-                ingest_series(study / "dicom", subject, role, out / f"{role}.nii.gz",
-                              out / f"{role}.json", out / f"qc_{role}.json", progress=True)
-            ingest_labels(study / "truth" / "labels.nii.gz", out / "lge.nii.gz", subject,
-                          out / "labels.nii.gz", out / "qc_labels.json")
-            ingest_qc(subject, [out / f"qc_{r}.json" for r in ("cine", "lge", "labels")],
-                      out / "qc.json")
+                ingest_series(
+                    study / "dicom",
+                    subject,
+                    role,
+                    out / f"{role}.nii.gz",
+                    out / f"{role}.json",
+                    out / f"qc_{role}.json",
+                    progress=True,
+                )
+            ingest_labels(
+                study / "truth" / "labels.nii.gz",
+                out / "lge.nii.gz",
+                subject,
+                out / "labels.nii.gz",
+                out / "qc_labels.json",
+            )
+            ingest_qc(
+                subject, [out / f"qc_{r}.json" for r in ("cine", "lge", "labels")], out / "qc.json"
+            )
     write_qc_table([root / "ingest" / s / "qc.json" for s in SUBJECTS], root / "ingest" / "qc.tsv")
     return root, truths
 
@@ -79,8 +96,9 @@ def test_no_fake_phi_in_any_output_or_log(demo_run):
     for subject in SUBJECTS:
         # The subject id is the pseudonym of every output path; the phantom also wrote it into
         # PatientName, so it is not a leak.
-        secrets = [s for s in phantom_plan.fake_phi_strings(subject, SEED)
-                   if s.lower() != subject.lower()]
+        secrets = [
+            s for s in phantom_plan.fake_phi_strings(subject, SEED) if s.lower() != subject.lower()
+        ]
         assert len(secrets) >= 8
         for path in files:
             data = file_bytes(path)
@@ -100,8 +118,22 @@ def test_demo_cine_and_lge_match_dcm2niix(demo_run, tmp_path):
     for subject in SUBJECTS:
         out = tmp_path / subject
         out.mkdir()
-        subprocess.run(["dcm2niix", "-z", "y", "-b", "n", "-f", "%s", "-o", str(out),
-                        str(root / "demo" / subject / "dicom")], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "dcm2niix",
+                "-z",
+                "y",
+                "-b",
+                "n",
+                "-f",
+                "%s",
+                "-o",
+                str(out),
+                str(root / "demo" / subject / "dicom"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         for role, series_number in (("cine", 7), ("lge", 12)):
             ours = nib.load(root / "ingest" / subject / f"{role}.nii.gz")
             affine, reference = _dcm2niix_volume(out, series_number)
@@ -112,15 +144,19 @@ def test_demo_cine_and_lge_match_dcm2niix(demo_run, tmp_path):
             np.testing.assert_allclose(ours.get_fdata()[:, ::-1], reference, rtol=1e-5, atol=1e-3)
         trigger_times = json.loads((root / "ingest" / subject / "cine.json").read_text())
         rr_ms = truths[subject]["rr_ms"]
-        np.testing.assert_allclose(trigger_times["TriggerTimes"], np.arange(25) * rr_ms / 25,
-                                   atol=0.01)
+        np.testing.assert_allclose(
+            trigger_times["TriggerTimes"], np.arange(25) * rr_ms / 25, atol=0.01
+        )
 
 
 def _dcm2niix_volume(folder, series_number):
     """dcm2niix's volume of a series; for some vendors it writes one 3-D file per trigger time
     (`7.nii.gz`, `7_t32.nii.gz`, ...): those are stacked in trigger-time order."""
-    files = [p for p in folder.glob(f"{series_number}*.nii.gz")
-             if re.fullmatch(rf"{series_number}(_t\d+)?\.nii\.gz", p.name)]
+    files = [
+        p
+        for p in folder.glob(f"{series_number}*.nii.gz")
+        if re.fullmatch(rf"{series_number}(_t\d+)?\.nii\.gz", p.name)
+    ]
     files.sort(key=lambda p: int(re.search(r"_t(\d+)", p.name)[1]) if "_t" in p.name else -1)
     images = [nib.load(p) for p in files]
     data = [image.get_fdata() for image in images]

@@ -20,8 +20,16 @@ from .fixtures import SeriesSpec, write_single_frame, write_study
 
 def run(folder, tmp_path, role="cine", **kwargs):
     out = tmp_path / "out"
-    return ingest_series(folder, "S07", role, out / f"{role}.nii.gz", out / f"{role}.json",
-                         out / f"qc_{role}.json", progress=False, **kwargs)
+    return ingest_series(
+        folder,
+        "S07",
+        role,
+        out / f"{role}.nii.gz",
+        out / f"{role}.json",
+        out / f"qc_{role}.json",
+        progress=False,
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -46,8 +54,11 @@ def test_missing_phase_is_an_error_naming_subject_file_and_problem(tmp_path, cin
     _, expected = cine
     victim = _file_at(expected, 2, 3)
     victim.unlink()
-    with pytest.raises(IngestError, match=r"subject S07: file \w+: slice at .* has 5 phases, the"
-                       r" other slices 6"):
+    with pytest.raises(
+        IngestError,
+        match=r"subject S07: file \w+: slice at .* has 5 phases, the"
+        r" other slices 6",
+    ):
         run(tmp_path / "s", tmp_path)
 
 
@@ -169,14 +180,18 @@ def test_missing_geometry_tag_in_the_chosen_series_is_an_error(tmp_path, cine):
         f"subject S07: file {expected.files[0].name}: missing geometry tag(s)"
         " ImagePositionPatient, skipped"
     ]
-    with pytest.raises(IngestError, match=rf"file {expected.files[0].name}: missing geometry tag"
-                       r".* it belongs to the chosen cine series"):
+    with pytest.raises(
+        IngestError,
+        match=rf"file {expected.files[0].name}: missing geometry tag"
+        r".* it belongs to the chosen cine series",
+    ):
         run(tmp_path / "s", tmp_path)
 
 
 def test_no_cine_in_study_lists_candidates(tmp_path):
-    write_single_frame(tmp_path / "s", SeriesSpec(n_slices=4, inversion_time_ms=300,
-                                                  description="LGE"), cine=False)
+    write_single_frame(
+        tmp_path / "s", SeriesSpec(n_slices=4, inversion_time_ms=300, description="LGE"), cine=False
+    )
     with pytest.raises(IngestError, match=r"no short-axis cine found.*series 5 'LGE' \(single"):
         run(tmp_path / "s", tmp_path)
 
@@ -197,6 +212,7 @@ def test_missing_study_folder(tmp_path):
 
 # --- labels -----------------------------------------------------------------------------------
 
+
 def _lge_nifti(tmp_path, affine=None):
     affine = np.diag([1.4, 1.4, 8.0, 1.0]) if affine is None else affine
     nib.save(nib.Nifti1Image(np.zeros((6, 5, 4), np.float32), affine), tmp_path / "lge.nii.gz")
@@ -208,8 +224,9 @@ def test_labels_on_the_lge_grid_are_copied_as_int16(tmp_path):
     labels = np.zeros((6, 5, 4), np.float64)
     labels[2, 2, 1], labels[3, 1, 2] = 2, 5
     nib.save(nib.Nifti1Image(labels, affine + 1e-4), tmp_path / "myo.nii.gz")
-    ingest_labels(tmp_path / "myo.nii.gz", lge, "S07", tmp_path / "labels.nii.gz",
-                  tmp_path / "qc.json")
+    ingest_labels(
+        tmp_path / "myo.nii.gz", lge, "S07", tmp_path / "labels.nii.gz", tmp_path / "qc.json"
+    )
     image = nib.load(tmp_path / "labels.nii.gz")
     assert image.get_data_dtype() == np.int16
     np.testing.assert_array_equal(np.asarray(image.dataobj), labels)
@@ -220,8 +237,11 @@ def test_labels_on_the_lge_grid_are_copied_as_int16(tmp_path):
 def test_labels_on_another_grid_are_an_error(tmp_path):
     lge, affine = _lge_nifti(tmp_path)
     nib.save(nib.Nifti1Image(np.zeros((6, 5, 3), np.int16), affine), tmp_path / "a.nii.gz")
-    with pytest.raises(IngestError, match=r"subject S07: labels .*a.nii.gz: shape \(6, 5, 3\)"
-                       r" does not match the image grid \(6, 5, 4\)"):
+    with pytest.raises(
+        IngestError,
+        match=r"subject S07: labels .*a.nii.gz: shape \(6, 5, 3\)"
+        r" does not match the image grid \(6, 5, 4\)",
+    ):
         ingest_labels(tmp_path / "a.nii.gz", lge, "S07", tmp_path / "l.nii.gz", tmp_path / "q")
     shifted = affine.copy()
     shifted[0, 3] += 2.0
@@ -231,6 +251,7 @@ def test_labels_on_another_grid_are_an_error(tmp_path):
 
 
 # --- fuzz ---------------------------------------------------------------------------------------
+
 
 def _mutations(rng, files):
     """(description, function(path)) corrupting one file in a way seen in real exports."""
@@ -254,6 +275,7 @@ def _mutations(rng, files):
             if keyword in ds:
                 delattr(ds, keyword)
             ds.save_as(path)
+
         return mutate
 
     def set_tag(keyword, value):
@@ -261,6 +283,7 @@ def _mutations(rng, files):
             ds = pydicom.dcmread(path)
             setattr(ds, keyword, value)
             ds.save_as(path)
+
         return mutate
 
     return [
@@ -309,8 +332,9 @@ def test_fuzz_corrupted_files_give_a_named_error_or_the_right_volume(tmp_path):
                 outcomes["error"] += 1
                 continue
             except Exception as error:  # noqa: BLE001 - this is what the test is about
-                pytest.fail(f"{label} on {victim.name} ({role}): bare {type(error).__name__}:"
-                            f" {error}")
+                pytest.fail(
+                    f"{label} on {victim.name} ({role}): bare {type(error).__name__}: {error}"
+                )
             data = volume.nifti_xyzt if role == "cine" else volume.nifti_xyz
             if data.shape != expected[role].volume.shape:
                 # A file no longer recognisable as DICOM, or moved to another series, can go

@@ -27,13 +27,23 @@ def test_sunnybrook_matches_dcm2niix(shared_data, tmp_path):
     for folder in _patients(shared_data):
         subject = folder.name
         out = tmp_path / subject
-        volume = ingest_series(folder, subject, "cine", out / "cine.nii.gz", out / "cine.json",
-                               out / "qc.json", progress=False)
+        volume = ingest_series(
+            folder,
+            subject,
+            "cine",
+            out / "cine.nii.gz",
+            out / "cine.json",
+            out / "qc.json",
+            progress=False,
+        )
         ours = nib.load(out / "cine.nii.gz")
         n_files = len(list(folder.glob("*.dcm")))
         assert ours.shape[3] == 20 and ours.shape[2] * 20 == n_files, ours.shape
-        subprocess.run(["dcm2niix", "-z", "y", "-f", "ref", "-o", str(out), str(folder)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["dcm2niix", "-z", "y", "-f", "ref", "-o", str(out), str(folder)],
+            check=True,
+            capture_output=True,
+        )
         reference = nib.load(out / "ref.nii.gz")
         assert reference.shape == ours.shape
         # dcm2niix flips the rows (y): voxel j of it is voxel rows-1-j of ours.

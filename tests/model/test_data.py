@@ -77,10 +77,12 @@ def test_batches_are_deterministic_and_augmentation_is_shared(tiny_dataset):
 def test_intensity_augmentation_changes_the_cine_only(tiny_dataset):
     """Noise, gamma and gain vary the condition (sites differ); the LGE target and mask not."""
     train, _ = tiny_dataset
-    geometric_off = dict(flip_prob=0, rotate90_prob=0, affine_prob=0, rotate_deg=0, scale=0,
-                         translate_px=0)
-    intensity = dict(noise_prob=1.0, noise_std=0.05, gamma_prob=1.0, gamma=[0.7, 1.4],
-                     intensity_scale=0.2)
+    geometric_off = dict(
+        flip_prob=0, rotate90_prob=0, affine_prob=0, rotate_deg=0, scale=0, translate_px=0
+    )
+    intensity = dict(
+        noise_prob=1.0, noise_std=0.05, gamma_prob=1.0, gamma=[0.7, 1.4], intensity_scale=0.2
+    )
     plain = BatchSource(train, 4, seed=3, augment=None).batch(2)
     changed = BatchSource(train, 4, seed=3, augment={**geometric_off, **intensity}).batch(2)
     unchanged = BatchSource(train, 4, seed=3, augment=geometric_off).batch(2)

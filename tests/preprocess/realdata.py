@@ -52,12 +52,20 @@ def cinemyops(root: Path) -> tuple[SourceVolume, dict]:
     affine = first[0].affine.copy()
     affine[:3, 2] = (origins[-1] - origins[0]) / (len(slices) - 1)
     data = np.stack(
-        [np.stack([np.asarray(nib.load(p).dataobj)[:, :, 0] for p in sorted(by_slice[s])], -1)
-         for s in slices], 2,
+        [
+            np.stack([np.asarray(nib.load(p).dataobj)[:, :, 0] for p in sorted(by_slice[s])], -1)
+            for s in slices
+        ],
+        2,
     ).astype(np.float32)
     labels = np.stack(
-        [np.asarray(nib.load(root / f"cinemyops/label/Case1002_s{s:02d}.nii.gz").dataobj)[:, :, 0]
-         for s in slices], 2,
+        [
+            np.asarray(nib.load(root / f"cinemyops/label/Case1002_s{s:02d}.nii.gz").dataobj)[
+                :, :, 0
+            ]
+            for s in slices
+        ],
+        2,
     )
     return SourceVolume(data, affine), label_centres(labels, affine, CINEMYOPS_MYOCARDIUM)
 
@@ -73,8 +81,11 @@ def _polygon_centroid(xy: np.ndarray) -> np.ndarray:
 def sunnybrook(root: Path, patient: str) -> tuple[SourceVolume, dict]:
     """SCD00001 etc.: cine DICOM sorted into (x, y, slice, time); centres from the epicardial
     (outer) contours, or the endocardial ones where a slice has no outer contour."""
-    link = dict(line.strip().split(",") for line in (root / "sunnybrook/link.csv").open()
-                if not line.startswith("patient"))
+    link = dict(
+        line.strip().split(",")
+        for line in (root / "sunnybrook/link.csv").open()
+        if not line.startswith("patient")
+    )
     files = sorted((root / "sunnybrook/dicom" / patient).glob("*.dcm"))
     headers = [pydicom.dcmread(p) for p in files]
     orientation = np.array(headers[0].ImageOrientationPatient, float)
@@ -93,8 +104,12 @@ def sunnybrook(root: Path, patient: str) -> tuple[SourceVolume, dict]:
             data[:, :, k, t] = h.pixel_array.T * float(getattr(h, "RescaleSlope", 1) or 1)
         for h in by_level[level]:
             instance_slice[int(h.InstanceNumber)] = k
-    first = min(headers, key=lambda h: float(np.array(h.ImagePositionPatient, float) @
-                                               np.cross(orientation[:3], orientation[3:])))
+    first = min(
+        headers,
+        key=lambda h: float(
+            np.array(h.ImagePositionPatient, float) @ np.cross(orientation[:3], orientation[3:])
+        ),
+    )
     step = float(np.diff(levels).mean()) if len(levels) > 1 else 1.0
     affine = affine_ras(orientation, first.ImagePositionPatient, first.PixelSpacing, step)
     contours = root / "sunnybrook/contours" / link[patient]

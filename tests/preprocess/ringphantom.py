@@ -90,16 +90,24 @@ def write_ring_phantom(
     cine_shape = (128, 120, 8)
     cine_affine = make_affine(rotation, cine_spacing, stack_centre, cine_shape)
     cine, _ = _render(
-        phantom, cine_affine, cine_shape,
-        {"background": 0.35, "myo": 0.2, "blood": 1.0, "rv": 0.9}, 18.0, frames,
+        phantom,
+        cine_affine,
+        cine_shape,
+        {"background": 0.35, "myo": 0.2, "blood": 1.0, "rv": 0.9},
+        18.0,
+        frames,
     )
     cine = cine * 800 + rng.normal(0, 15, cine.shape).astype(np.float32)
     lge_shape = (112, 108, 8)
     lge_centre = stack_centre + lge_slice_offset_mm * n
     lge_affine = make_affine(rotation, lge_spacing, lge_centre, lge_shape)
     lge, labels = _render(
-        phantom, lge_affine, lge_shape,
-        {"background": 0.3, "myo": 0.05, "blood": 0.5, "rv": 0.45, "scar": 1.0}, 18.0, 1,
+        phantom,
+        lge_affine,
+        lge_shape,
+        {"background": 0.3, "myo": 0.05, "blood": 0.5, "rv": 0.45, "scar": 1.0},
+        18.0,
+        1,
         shift_mm=shift,
     )
     lge = lge[..., 0] * 300 + rng.normal(0, 6, lge.shape[:3]).astype(np.float32)

@@ -25,15 +25,19 @@ def oblique_volume() -> SourceVolume:
 
 
 def _geometry(volume, rows):
-    return json.loads(json.dumps({
-        "subject": "test",
-        "grid_size": rows[0].grid_size,
-        "cine": {
-            "source_shape": list(volume.shape_xys),
-            "source_affine": volume.affine.tolist(),
-            "rows": [r.to_json(volume.affine) for r in rows],
-        },
-    }))
+    return json.loads(
+        json.dumps(
+            {
+                "subject": "test",
+                "grid_size": rows[0].grid_size,
+                "cine": {
+                    "source_shape": list(volume.shape_xys),
+                    "source_affine": volume.affine.tolist(),
+                    "rows": [r.to_json(volume.affine) for r in rows],
+                },
+            }
+        )
+    )
 
 
 def test_point_round_trip_within_one_voxel(oblique_volume):

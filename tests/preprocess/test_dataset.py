@@ -26,10 +26,18 @@ def _subject(path, n_slices, paired, labels=True, value=0.0):
 
 def test_assemble_memmapped_dataset(tmp_path):
     subjects = [
-        {"subject": "a", "site": "s1", "label_scheme": "myops",
-         "npz": _subject(tmp_path / "a.npz", 3, [True, False, True], value=0.1)},
-        {"subject": "b", "site": "s2", "label_scheme": "demo",
-         "npz": _subject(tmp_path / "b.npz", 2, [True, True], labels=False, value=0.2)},
+        {
+            "subject": "a",
+            "site": "s1",
+            "label_scheme": "myops",
+            "npz": _subject(tmp_path / "a.npz", 3, [True, False, True], value=0.1),
+        },
+        {
+            "subject": "b",
+            "site": "s2",
+            "label_scheme": "demo",
+            "npz": _subject(tmp_path / "b.npz", 2, [True, True], labels=False, value=0.2),
+        },
     ]
     table = assemble_dataset(subjects, tmp_path / "train")
     cine = np.load(tmp_path / "train/cine_ntyx.npy", mmap_mode="r")
@@ -48,7 +56,10 @@ def test_assemble_memmapped_dataset(tmp_path):
     assert list(manifest["has_labels"]) == [True, True, False, False]
     assert list(manifest["label_scheme"]) == ["myops", "myops", "demo", "demo"]
     assert sorted(p.name for p in tmp_path.joinpath("train").iterdir()) == [
-        "cine_ntyx.npy", "labels_nyx.npy", "lge_nyx.npy", "manifest.tsv"
+        "cine_ntyx.npy",
+        "labels_nyx.npy",
+        "lge_nyx.npy",
+        "manifest.tsv",
     ]
 
 
@@ -71,12 +82,18 @@ def test_model_stage_reads_the_dataset(tmp_path):
     """Contract with cine2lge.model.data: per-row label schemes give the enhancement mask."""
     data = pytest.importorskip("cine2lge.model.data")
     subjects = [
-        {"subject": "a", "site": "s1", "label_scheme": "myops",
-         "npz": _subject(tmp_path / "a.npz", 2, [True, True])},  # labels 2221 = myops scar
+        {
+            "subject": "a",
+            "site": "s1",
+            "label_scheme": "myops",
+            "npz": _subject(tmp_path / "a.npz", 2, [True, True]),
+        },  # labels 2221 = myops scar
     ]
     assemble_dataset(subjects, tmp_path / "train")
-    schemes = {"myops": {"myocardium": [200, 1220, 2221], "hyperintense": [2221]},
-               "demo": {"myocardium": [2, 4, 5], "hyperintense": [5]}}
+    schemes = {
+        "myops": {"myocardium": [200, 1220, 2221], "hyperintense": [2221]},
+        "demo": {"myocardium": [2, 4, 5], "hyperintense": [5]},
+    }
     split = data.load_split(tmp_path / "train", schemes, ["hyperintense"], default_scheme="demo")
     assert len(split) == 2
     assert split.enhancement_syx.all()

@@ -56,8 +56,11 @@ def test_myops_crop_keeps_the_myocardium(shared_data):
     root = shared_data / "myops2020"
     settings = Settings(128.0, 64, 1, (1.0, 99.0), 5.0, False, True, 40.0, 15.0)
     result = preprocess_subject(
-        "myops101", root / "images/myops_training_101_C0.nii.gz", settings,
-        root / "images/myops_training_101_DE.nii.gz", root / "labels/myops_training_101_gd.nii.gz",
+        "myops101",
+        root / "images/myops_training_101_C0.nii.gz",
+        settings,
+        root / "images/myops_training_101_DE.nii.gz",
+        root / "labels/myops_training_101_gd.nii.gz",
         realdata.MYOPS_MYOCARDIUM,
     )
     assert result.arrays["cine_styx"].shape == (5, 1, 64, 64)

@@ -16,8 +16,15 @@ from .ringphantom import write_ring_phantom
 
 def settings(**changes) -> Settings:
     values = dict(
-        fov_mm=128.0, grid_size=64, frames=8, percentiles=(1.0, 99.0), pair_tolerance_mm=5.0,
-        use_labels=False, register=True, register_mask_radius_mm=40.0, register_max_shift_mm=15.0,
+        fov_mm=128.0,
+        grid_size=64,
+        frames=8,
+        percentiles=(1.0, 99.0),
+        pair_tolerance_mm=5.0,
+        use_labels=False,
+        register=True,
+        register_mask_radius_mm=40.0,
+        register_max_shift_mm=15.0,
     )
     return Settings(**(values | changes))
 

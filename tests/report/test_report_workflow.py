@@ -11,8 +11,13 @@ import pandas as pd
 import pytest
 import yaml
 
-TARGETS = ["tables", "results/figures/roc.png", "results/figures/panels_internal_test.png",
-           "results/figures/panels_external_test.png", "results/readers/answer_key.tsv"]
+TARGETS = [
+    "tables",
+    "results/figures/roc.png",
+    "results/figures/panels_internal_test.png",
+    "results/figures/panels_external_test.png",
+    "results/readers/answer_key.tsv",
+]
 
 
 def workflow_dir(root, repo, readers_sheets=()):
@@ -25,14 +30,16 @@ def workflow_dir(root, repo, readers_sheets=()):
     (root / "config/config.yaml").write_text(yaml.safe_dump(config))
     os.symlink(repo / "workflow", root / "workflow")
     (root / "Snakefile").write_text(
-        'include: "workflow/rules/common.smk"\ninclude: "workflow/rules/report.smk"\n')
+        'include: "workflow/rules/common.smk"\ninclude: "workflow/rules/report.smk"\n'
+    )
     return root
 
 
 def snakemake(root, *args):
     exe = shutil.which("snakemake", path=os.path.dirname(sys.executable)) or "snakemake"
-    return subprocess.run([exe, *args, "--cores", "2"], cwd=root,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [exe, *args, "--cores", "2"], cwd=root, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.slow

@@ -24,33 +24,51 @@ def toy_inputs():
             real = rng.gamma(1.0, 2.0, 6)
             fake = real + rng.normal(0, 0.5, 6)
             for source, values in (("lge", real), ("lgelike", fake)):
-                rows += [(subject, source, lesion_class, "slice", s, v, v)
-                         for s, v in enumerate(values)]
-                rows.append((subject, source, lesion_class, "subject", -1, values.sum(),
-                             values.mean()))
-    lesions = pd.DataFrame(rows, columns=["subject", "source", "class", "region", "region_id",
-                                          "volume_ml", "percent_lv"])
-    probs = pd.DataFrame([(s, k, rng.random()) for s in split_of for k in range(6)],
-                         columns=["subject", "slice", "probability"])
+                rows += [
+                    (subject, source, lesion_class, "slice", s, v, v) for s, v in enumerate(values)
+                ]
+                rows.append(
+                    (subject, source, lesion_class, "subject", -1, values.sum(), values.mean())
+                )
+    lesions = pd.DataFrame(
+        rows,
+        columns=["subject", "source", "class", "region", "region_id", "volume_ml", "percent_lv"],
+    )
+    probs = pd.DataFrame(
+        [(s, k, rng.random()) for s in split_of for k in range(6)],
+        columns=["subject", "slice", "probability"],
+    )
     agree = agreement.agreement_table(lesions, split_of, n_boot=100)
     cases = roc.probability_cases(probs, lesions, split_of, lesion_present_ml=1.0)
     roc_summary, _, _ = roc.roc_table(cases, n_boot=100)
-    similarity = pd.DataFrame({"split": list(tables.SPLITS), "level": "subject",
-                               "metric": "ssim_crop", "n": [4, 4], "mean": [0.8, 0.7],
-                               "sd": [0.05, np.nan], "median": [0.8, 0.7]})
+    similarity = pd.DataFrame(
+        {
+            "split": list(tables.SPLITS),
+            "level": "subject",
+            "metric": "ssim_crop",
+            "n": [4, 4],
+            "mean": [0.8, 0.7],
+            "sd": [0.05, np.nan],
+            "median": [0.8, 0.7],
+        }
+    )
     return agree, roc_summary, similarity
 
 
 def test_summary_table_sits_beside_paper_numbers():
     agree, roc_summary, similarity = toy_inputs()
     summary = tables.summary_table(agree, roc_summary, similarity)
-    hyper = summary[(summary["result"] == "Pearson r, hyperintense burden")
-                    & (summary["level"] == "subject")].iloc[0]
+    hyper = summary[
+        (summary["result"] == "Pearson r, hyperintense burden") & (summary["level"] == "subject")
+    ].iloc[0]
     assert hyper["internal_test_paper"] == "0.732" and hyper["external_test_paper"] == "0.833"
-    ours = agree.query("split == 'internal_test' and level == 'subject' and "
-                       "statistic == 'pearson_r' and `class` == 'hyperintense'").iloc[0]
-    assert hyper["internal_test"] == tables.format_estimate(ours["estimate"], ours["ci_low"],
-                                                            ours["ci_high"])
+    ours = agree.query(
+        "split == 'internal_test' and level == 'subject' and "
+        "statistic == 'pearson_r' and `class` == 'hyperintense'"
+    ).iloc[0]
+    assert hyper["internal_test"] == tables.format_estimate(
+        ours["estimate"], ours["ci_low"], ours["ci_high"]
+    )
     assert hyper["internal_test_n"] == "4 (4 subjects)"
     auc = summary[summary["result"] == "AUC, enhancement probability"]
     assert auc["internal_test_paper"].tolist() == ["0.906", "0.906"]
@@ -59,14 +77,16 @@ def test_summary_table_sits_beside_paper_numbers():
     assert intermediate["external_test_paper"].tolist() == ["0.712", "0.712"]
     ssim = summary[summary["result"].str.startswith("SSIM (crop)")].iloc[0]
     assert ssim["internal_test"] == "0.800 (0.050)" and ssim["external_test"] == "0.700"
-    assert list(summary.columns[:4]) == ["result", "level", "internal_test",
-                                         "internal_test_paper"]
+    assert list(summary.columns[:4]) == ["result", "level", "internal_test", "internal_test_paper"]
 
 
 def test_summary_adds_the_auc_against_labels_when_the_roc_table_has_it():
     agree, roc_summary, similarity = toy_inputs()
-    assert not tables.summary_table(agree, roc_summary, similarity)["result"].str.contains(
-        "vs labels").any()
+    assert (
+        not tables.summary_table(agree, roc_summary, similarity)["result"]
+        .str.contains("vs labels")
+        .any()
+    )
     by_labels = roc_summary.assign(truth="truth", estimate=0.97)
     both = pd.concat([roc_summary, by_labels], ignore_index=True)
     summary = tables.summary_table(agree, both, similarity)
@@ -78,8 +98,20 @@ def test_summary_adds_the_auc_against_labels_when_the_roc_table_has_it():
 
 
 def test_summary_without_data_says_na():
-    empty_agreement = pd.DataFrame(columns=["split", "class", "level", "statistic", "estimate",
-                                            "ci_low", "ci_high", "n", "n_subjects", "note"])
+    empty_agreement = pd.DataFrame(
+        columns=[
+            "split",
+            "class",
+            "level",
+            "statistic",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "n",
+            "n_subjects",
+            "note",
+        ]
+    )
     empty_roc = empty_agreement.drop(columns="class").assign(truth=[])
     summary = tables.summary_table(empty_agreement, empty_roc, pd.DataFrame())
     assert (summary["internal_test"] == "n/a").all()

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def ring_classes(size: int, centre_yx, inner_px: float, outer_px: float,
-                 rv: bool = True) -> np.ndarray:
+def ring_classes(
+    size: int, centre_yx, inner_px: float, outer_px: float, rv: bool = True
+) -> np.ndarray:
     """Class map (y, x) uint8: 1 blood pool (r < inner), 2 myocardium, 3 RV, 0 background."""
     y, x = np.mgrid[:size, :size]
     radius = np.hypot(y - centre_yx[0], x - centre_yx[1])

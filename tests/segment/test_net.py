@@ -12,8 +12,13 @@ from cine2lge.segment.net import (
     label_frame,
 )
 
-DEMO = {"blood_pool": [1], "myocardium": [2, 4, 5], "right_ventricle": [3],
-        "intermediate": [4], "hyperintense": [5]}
+DEMO = {
+    "blood_pool": [1],
+    "myocardium": [2, 4, 5],
+    "right_ventricle": [3],
+    "intermediate": [4],
+    "hyperintense": [5],
+}
 MYOPS = {"blood_pool": [500], "myocardium": [200, 1220, 2221], "right_ventricle": [600]}
 
 
@@ -25,8 +30,10 @@ def test_classes_from_demo_and_myops_labels():
     assert CLASSES == ("background", "blood_pool", "myocardium", "right_ventricle")
 
 
-@pytest.mark.parametrize(("n_frames", "fraction", "frame"),
-                         [(8, 0.75, 6), (8, 0.0, 0), (8, 0.97, 0), (25, 0.75, 19), (1, 0.75, 0)])
+@pytest.mark.parametrize(
+    ("n_frames", "fraction", "frame"),
+    [(8, 0.75, 6), (8, 0.0, 0), (8, 0.97, 0), (25, 0.75, 19), (1, 0.75, 0)],
+)
 def test_label_frame_is_the_cyclically_closest_frame(n_frames, fraction, frame):
     assert label_frame(n_frames, fraction) == frame
 

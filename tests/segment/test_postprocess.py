@@ -6,8 +6,9 @@ from cine2lge.segment.postprocess import PostprocessSettings, clean_slice, clean
 
 from .rings import ring_classes
 
-SETTINGS = PostprocessSettings(max_closing_px=2, min_cavity_px=4, max_wall_hole_px=6,
-                               drop_open_slices=True)
+SETTINGS = PostprocessSettings(
+    max_closing_px=2, min_cavity_px=4, max_wall_hole_px=6, drop_open_slices=True
+)
 
 
 def test_intact_ring_is_kept_and_stray_blobs_removed():

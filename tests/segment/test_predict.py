@@ -12,10 +12,15 @@ from cine2lge.segment.train import LabelledSlices, SegmentTrainer, SegmentTrainS
 
 from .rings import ring_classes, ring_image, ring_set
 
-SPEC = SegmentSpec(channels=(8, 16, 32), strides=(2, 2), num_res_units=1, dropout=0.0,
-                   image_size=(32, 32))
-POSTPROCESS = {"max_closing_px": 2, "min_cavity_px": 4, "max_wall_hole_px": 6,
-               "drop_open_slices": True}
+SPEC = SegmentSpec(
+    channels=(8, 16, 32), strides=(2, 2), num_res_units=1, dropout=0.0, image_size=(32, 32)
+)
+POSTPROCESS = {
+    "max_closing_px": 2,
+    "min_cavity_px": 4,
+    "max_wall_hole_px": 6,
+    "drop_open_slices": True,
+}
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +29,16 @@ def weights(tmp_path_factory):
     folder = tmp_path_factory.mktemp("weights")
     images, classes = ring_set(48, 32, seed=10)
     data = LabelledSlices(images, classes, ["S"] * 48, list(range(48)))
-    settings = SegmentTrainSettings(steps=60, batch_size=8, learning_rate=1e-2, ema_decay=0.5,
-                                    log_every=30, val_every=60, checkpoint_every=60,
-                                    augment=None)
+    settings = SegmentTrainSettings(
+        steps=60,
+        batch_size=8,
+        learning_rate=1e-2,
+        ema_decay=0.5,
+        log_every=30,
+        val_every=60,
+        checkpoint_every=60,
+        augment=None,
+    )
     trainer = SegmentTrainer(SPEC, settings, data, None, folder / "ckpt", torch.device("cpu"))
     trainer.run(progress=False)
     path = folder / "segment.safetensors"
@@ -77,5 +89,6 @@ def test_grid_mismatch_names_subject_and_file(weights, tmp_path):
     paired = tmp_path / "paired.npz"
     np.savez(paired, cine_styx=np.zeros((1, 2, 48, 48), np.float32))
     with pytest.raises(ValueError, match=r"subject S3: .*paired.npz: cine crops \(48, 48\)"):
-        predict_subject("S3", paired, weights, tmp_path / "m.npz", tmp_path / "q.tsv", 0.0,
-                        POSTPROCESS)
+        predict_subject(
+            "S3", paired, weights, tmp_path / "m.npz", tmp_path / "q.tsv", 0.0, POSTPROCESS
+        )

@@ -13,8 +13,13 @@ from cine2lge.quantify.subject import quantify_subject
 
 from .rings import ring_classes
 
-SCHEME = {"blood_pool": [1], "myocardium": [2, 4, 5], "right_ventricle": [3],
-          "intermediate": [4], "hyperintense": [5]}
+SCHEME = {
+    "blood_pool": [1],
+    "myocardium": [2, 4, 5],
+    "right_ventricle": [3],
+    "intermediate": [4],
+    "hyperintense": [5],
+}
 SETTINGS = {
     "hyperintense": {"method": "nsd", "n_sd": 5},
     "intermediate": {"method": "nsd", "n_sd": 2},
@@ -26,9 +31,15 @@ SETTINGS = {
 
 def geometry(n_slices):
     direction = np.stack([[-1.0, 0, 0], [0, -1.0, 0], [0, 0, 1.0]], 1).tolist()
-    rows = [{"spacing_mm": [1.5, 1.5, 6.0], "direction": direction,
-             "centre_mm": [0.0, 0.0, 8.0 * k], "origin_mm": [0.0, 0.0, 8.0 * k]}
-            for k in range(n_slices)]
+    rows = [
+        {
+            "spacing_mm": [1.5, 1.5, 6.0],
+            "direction": direction,
+            "centre_mm": [0.0, 0.0, 8.0 * k],
+            "origin_mm": [0.0, 0.0, 8.0 * k],
+        }
+        for k in range(n_slices)
+    ]
     return {"grid_size": 64, "lge": {"rows": rows}}
 
 
@@ -40,9 +51,17 @@ def test_predicted_masks_replace_missing_labels(tmp_path):
     np.savez(tmp_path / "paired.npz", lge_syx=lge_syx.astype(np.float32))
     np.savez(tmp_path / "masks.npz", labels_syx=classes_syx.astype(np.int16))
     (tmp_path / "geometry.json").write_text(json.dumps(geometry(4)))
-    quantify_subject("P1", tmp_path / "paired.npz", tmp_path / "geometry.json", None, SCHEME,
-                     SETTINGS, tmp_path / "lesions.tsv", tmp_path / "bullseye.png",
-                     segmentation_path=tmp_path / "masks.npz")
+    quantify_subject(
+        "P1",
+        tmp_path / "paired.npz",
+        tmp_path / "geometry.json",
+        None,
+        SCHEME,
+        SETTINGS,
+        tmp_path / "lesions.tsv",
+        tmp_path / "bullseye.png",
+        segmentation_path=tmp_path / "masks.npz",
+    )
     table = pd.read_csv(tmp_path / "lesions.tsv", sep="\t")
     assert set(table["myocardium_source"]) == {"predicted"}
     assert set(table["source"]) == {"lge"}  # predicted masks are never "truth"

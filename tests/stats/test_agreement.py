@@ -83,7 +83,8 @@ def test_bland_altman_known_bias_and_limits():
     t = stats.t.ppf(0.975, 4)
     assert small["bias_ci_high"] == pytest.approx(2.0 + t * d.std(ddof=1) / np.sqrt(5))
     assert small["loa_high_ci_high"] - small["loa_high"] == pytest.approx(
-        t * d.std(ddof=1) * np.sqrt(3 / 5))
+        t * d.std(ddof=1) * np.sqrt(3 / 5)
+    )
 
 
 def test_icc_reproduces_shrout_fleiss_1979():
@@ -143,10 +144,31 @@ def lesion_table(split_of, n_slices=8, seed=0):
             for source, values in (("lge", real), ("lgelike", fake)):
                 for s, v in enumerate(values):
                     rows.append((subject, source, lesion_class, "slice", s, v, v * 1.05, v))
-                rows.append((subject, source, lesion_class, "subject", "", values.sum(),
-                             values.sum() * 1.05, values.mean()))
-    return pd.DataFrame(rows, columns=["subject", "source", "class", "region", "region_id",
-                                       "volume_ml", "mass_g", "percent_lv"])
+                rows.append(
+                    (
+                        subject,
+                        source,
+                        lesion_class,
+                        "subject",
+                        "",
+                        values.sum(),
+                        values.sum() * 1.05,
+                        values.mean(),
+                    )
+                )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "subject",
+            "source",
+            "class",
+            "region",
+            "region_id",
+            "volume_ml",
+            "mass_g",
+            "percent_lv",
+        ],
+    )
 
 
 def test_agreement_table_on_simulated_cohort():
@@ -155,15 +177,20 @@ def test_agreement_table_on_simulated_cohort():
     table = agreement.agreement_table(lesions, split_of, measure="volume_ml", n_boot=200)
     # 2 levels x 2 splits x 2 classes; 9 statistics each, +3 clustered ones at slice level
     assert len(table) == 2 * 2 * (9 + 12)
-    row = table.query("split == 'internal_test' and `class` == 'hyperintense' and "
-                      "level == 'slice' and statistic == 'pearson_r'").iloc[0]
+    row = table.query(
+        "split == 'internal_test' and `class` == 'hyperintense' and "
+        "level == 'slice' and statistic == 'pearson_r'"
+    ).iloc[0]
     wide = agreement.paired_burden(lesions, "volume_ml", "slice")
-    wide = wide[wide["subject"].map(split_of).eq("internal_test")
-                & wide["class"].eq("hyperintense")]
+    wide = wide[
+        wide["subject"].map(split_of).eq("internal_test") & wide["class"].eq("hyperintense")
+    ]
     assert row["n"] == 6 * 8 and row["n_subjects"] == 6
     assert row["estimate"] == pytest.approx(stats.pearsonr(wide["reference"], wide["test"])[0])
-    clustered = table.query("split == 'internal_test' and `class` == 'hyperintense' and "
-                            "statistic == 'pearson_r_clustered'").iloc[0]
+    clustered = table.query(
+        "split == 'internal_test' and `class` == 'hyperintense' and "
+        "statistic == 'pearson_r_clustered'"
+    ).iloc[0]
     assert clustered["ci_low"] <= clustered["estimate"] <= clustered["ci_high"]
     assert "clustered bootstrap" in clustered["method"]
 
@@ -180,9 +207,15 @@ def test_agreement_table_with_lesion_free_cohort_gives_nan_not_error():
 
 
 def test_region_written_as_slice_n_is_understood():
-    lesions = pd.DataFrame({"subject": ["a", "a"], "source": ["lge", "lgelike"],
-                            "class": ["total"] * 2, "region": ["slice 3", "slice 3"],
-                            "volume_ml": [1.0, 2.0]})
+    lesions = pd.DataFrame(
+        {
+            "subject": ["a", "a"],
+            "source": ["lge", "lgelike"],
+            "class": ["total"] * 2,
+            "region": ["slice 3", "slice 3"],
+            "volume_ml": [1.0, 2.0],
+        }
+    )
     wide = agreement.paired_burden(lesions, "volume_ml", "slice")
     assert wide[["region_id", "reference", "test"]].values.tolist() == [[3, 1.0, 2.0]]
 
@@ -195,8 +228,9 @@ def test_cluster_robust_slope_is_wider_than_naive_for_clustered_slices():
     y = 0.9 * x + np.repeat(rng.normal(0, 2, 12), 10) + rng.normal(0, 0.3, 120)
     robust = agreement.clustered_ols_slope(x, y, clusters)
     naive = agreement.ols(x, y)
-    fit = sm.OLS(y, sm.add_constant(x)).fit(cov_type="cluster", cov_kwds={"groups": clusters},
-                                            use_t=True)
+    fit = sm.OLS(y, sm.add_constant(x)).fit(
+        cov_type="cluster", cov_kwds={"groups": clusters}, use_t=True
+    )
     assert robust["slope"] == pytest.approx(naive["slope"])
     assert robust["ci_low"] == pytest.approx(fit.conf_int()[1, 0])
     assert robust["ci_high"] - robust["ci_low"] > naive["slope_ci_high"] - naive["slope_ci_low"]

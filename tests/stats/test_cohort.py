@@ -10,8 +10,10 @@ import pytest
 from cine2lge.stats import cohort
 
 
-@pytest.mark.parametrize(("value", "years"), [("063Y", 63.0), ("006M", 0.5), (45, 45.0),
-                                               ("", np.nan), (None, np.nan), ("abc", np.nan)])
+@pytest.mark.parametrize(
+    ("value", "years"),
+    [("063Y", 63.0), ("006M", 0.5), (45, 45.0), ("", np.nan), (None, np.nan), ("abc", np.nan)],
+)
 def test_age_years(value, years):
     assert cohort.age_years(value) == pytest.approx(years, nan_ok=True)
 
@@ -27,14 +29,25 @@ def test_table1_counts_ages_sex_field_strength(tmp_path):
     for subject, (split, site, vendor, tesla, age, sex, n) in spec.items():
         rows[subject] = {"split": split, "site": site}
         cine = tmp_path / f"{subject}_cine.json"
-        cine.write_text(json.dumps({"Manufacturer": vendor, "MagneticFieldStrength": tesla,
-                                    "PatientAge": age, "PatientSex": sex}))
+        cine.write_text(
+            json.dumps(
+                {
+                    "Manufacturer": vendor,
+                    "MagneticFieldStrength": tesla,
+                    "PatientAge": age,
+                    "PatientSex": sex,
+                }
+            )
+        )
         lge = tmp_path / f"{subject}_lge.json"
         lge.write_text(json.dumps({"Manufacturer": vendor, "PatientAgeYears": 99.0}))
         sidecars[subject] = [cine, lge]
         paired[subject] = tmp_path / f"{subject}.npz"
-        np.savez(paired[subject], slice_index=np.arange(n + 2),
-                 paired=np.r_[np.ones(n, bool), np.zeros(2, bool)])  # 2 cine-only slices
+        np.savez(
+            paired[subject],
+            slice_index=np.arange(n + 2),
+            paired=np.r_[np.ones(n, bool), np.zeros(2, bool)],
+        )  # 2 cine-only slices
     records = cohort.read_records(rows, sidecars, paired)
     # empty cine age falls back to the LGE sidecar's
     assert records.set_index("subject").loc["c", "age_years"] == 99.0

@@ -15,8 +15,12 @@ ITEMS = ["image_quality", "artefacts", "diagnostic_confidence"]
 
 def make_cases(n_subjects=4, slices=3):
     rng = np.random.default_rng(0)
-    return [(f"s{i}", s, source, rng.random((8, 8)))
-            for i in range(n_subjects) for s in range(slices) for source in readers.SOURCES]
+    return [
+        (f"s{i}", s, source, rng.random((8, 8)))
+        for i in range(n_subjects)
+        for s in range(slices)
+        for source in readers.SOURCES
+    ]
 
 
 def test_central_slices():
@@ -28,8 +32,9 @@ def test_central_slices():
 
 def test_package_is_blinded_and_key_is_complete(tmp_path):
     cases = make_cases()
-    key = readers.build_reading_package(cases, tmp_path / "package", tmp_path / "key.tsv",
-                                        ITEMS, seed=7, zoom=2)
+    key = readers.build_reading_package(
+        cases, tmp_path / "package", tmp_path / "key.tsv", ITEMS, seed=7, zoom=2
+    )
     images = sorted((tmp_path / "package" / "images").glob("*.png"))
     assert len(images) == len(cases) == len(key)
     assert {p.stem for p in images} == set(key["case_code"])
@@ -42,24 +47,33 @@ def test_package_is_blinded_and_key_is_complete(tmp_path):
     assert list(template.columns) == ["reader", "case_code", *ITEMS, "comment"]
     # randomised: order of sources along the codes is not the generation order
     assert key["source"].tolist() != [c[2] for c in cases]
-    again = readers.build_reading_package(cases, tmp_path / "p2", tmp_path / "k2.tsv", ITEMS,
-                                          seed=7, zoom=2)
+    again = readers.build_reading_package(
+        cases, tmp_path / "p2", tmp_path / "k2.tsv", ITEMS, seed=7, zoom=2
+    )
     assert again.equals(key)  # seeded
 
 
 def generated_sheets(tmp_path, key, shift, n_readers=3, noise=0.4, seed=0):
     """Readers score a per-slice true quality (+ `shift` for LGE-like) plus rater noise."""
     rng = np.random.default_rng(seed)
-    truth = {(s, sl): rng.integers(2, 5) for s, sl in key[["subject", "slice"]].itertuples(
-        index=False)}
+    truth = {
+        (s, sl): rng.integers(2, 5) for s, sl in key[["subject", "slice"]].itertuples(index=False)
+    }
     paths = []
     for r in range(n_readers):
         rows = []
         for code, subject, sl, source in key.itertuples(index=False):
             base = truth[(subject, sl)] + (shift if source == "lgelike" else 0)
-            rows.append({"reader": f"R{r + 1}", "case_code": code,
-                         **{item: int(np.clip(round(base + rng.normal(0, noise)), 1, 5))
-                            for item in ITEMS}})
+            rows.append(
+                {
+                    "reader": f"R{r + 1}",
+                    "case_code": code,
+                    **{
+                        item: int(np.clip(round(base + rng.normal(0, noise)), 1, 5))
+                        for item in ITEMS
+                    },
+                }
+            )
         path = tmp_path / f"reader{r + 1}.tsv"
         pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
         paths.append(path)
@@ -67,8 +81,9 @@ def generated_sheets(tmp_path, key, shift, n_readers=3, noise=0.4, seed=0):
 
 
 def test_analysis_detects_better_lgelike_and_reader_agreement(tmp_path):
-    key = readers.build_reading_package(make_cases(10, 3), tmp_path / "pkg", tmp_path / "k.tsv",
-                                        ITEMS, seed=1, zoom=1)
+    key = readers.build_reading_package(
+        make_cases(10, 3), tmp_path / "pkg", tmp_path / "k.tsv", ITEMS, seed=1, zoom=1
+    )
     paths = generated_sheets(tmp_path, key, shift=1)
     comparison, agreement = readers.analyse_reader_study(paths, key, ITEMS)
     assert set(comparison["reader"]) == {"R1", "R2", "R3", "pooled"}
@@ -77,11 +92,13 @@ def test_analysis_detects_better_lgelike_and_reader_agreement(tmp_path):
     # per-reader p equals scipy on the same pairs
     scores = readers.read_sheets(paths[:1], ITEMS).merge(key, on="case_code")
     wide = scores[scores["item"] == "artefacts"].pivot_table(
-        index=["subject", "slice"], columns="source", values="score")
+        index=["subject", "slice"], columns="source", values="score"
+    )
     r1 = comparison.query("reader == 'R1' and item == 'artefacts'").iloc[0]
     assert r1["method"].startswith("normal approximation")  # integer scores: ties
-    assert r1["p"] == pytest.approx(stats.wilcoxon(wide["lgelike"], wide["lge"],
-                                                   method="approx").pvalue)
+    assert r1["p"] == pytest.approx(
+        stats.wilcoxon(wide["lgelike"], wide["lge"], method="approx").pvalue
+    )
     kappas = agreement.query("statistic == 'kappa_quadratic'")
     assert len(kappas) == 3 * 3  # 3 reader pairs x 3 items
     assert (kappas["estimate"] > 0.6).all()
@@ -90,10 +107,12 @@ def test_analysis_detects_better_lgelike_and_reader_agreement(tmp_path):
 
 
 def test_no_shift_gives_no_difference(tmp_path):
-    key = readers.build_reading_package(make_cases(10, 3), tmp_path / "pkg", tmp_path / "k.tsv",
-                                        ITEMS, seed=1, zoom=1)
-    comparison, _ = readers.analyse_reader_study(generated_sheets(tmp_path, key, shift=0,
-                                                                  noise=0.0), key, ITEMS)
+    key = readers.build_reading_package(
+        make_cases(10, 3), tmp_path / "pkg", tmp_path / "k.tsv", ITEMS, seed=1, zoom=1
+    )
+    comparison, _ = readers.analyse_reader_study(
+        generated_sheets(tmp_path, key, shift=0, noise=0.0), key, ITEMS
+    )
     assert (comparison["mean_difference"] == 0).all()
     assert comparison["note"].str.contains("all paired differences zero").all()
 
@@ -116,18 +135,26 @@ def test_no_sheets_and_bad_sheet(tmp_path):
     comparison, agreement = readers.analyse_reader_study([], pd.DataFrame(), ITEMS)
     assert comparison["note"].iloc[0] == readers.NO_SHEETS == agreement["note"].iloc[0]
     bad = tmp_path / "bad.tsv"
-    pd.DataFrame({"reader": ["R1"], "case_code": ["C1000"], "image_quality": [7],
-                  "artefacts": [3], "diagnostic_confidence": [3]}).to_csv(bad, sep="\t",
-                                                                          index=False)
+    pd.DataFrame(
+        {
+            "reader": ["R1"],
+            "case_code": ["C1000"],
+            "image_quality": [7],
+            "artefacts": [3],
+            "diagnostic_confidence": [3],
+        }
+    ).to_csv(bad, sep="\t", index=False)
     with pytest.raises(ValueError, match=r"bad.tsv: row 2, column 'image_quality': 7"):
         readers.read_sheets([bad], ITEMS)
 
 
 def test_fewer_than_three_readers_is_noted(tmp_path):
-    key = readers.build_reading_package(make_cases(6, 2), tmp_path / "pkg", tmp_path / "k.tsv",
-                                        ITEMS, seed=1, zoom=1)
+    key = readers.build_reading_package(
+        make_cases(6, 2), tmp_path / "pkg", tmp_path / "k.tsv", ITEMS, seed=1, zoom=1
+    )
     comparison, _ = readers.analyse_reader_study(
-        generated_sheets(tmp_path, key, shift=1, n_readers=2), key, ITEMS)
+        generated_sheets(tmp_path, key, shift=1, n_readers=2), key, ITEMS
+    )
     assert comparison["note"].str.contains("only 2 reader").any()
 
 

@@ -42,9 +42,12 @@ def test_delong_variance_agrees_with_bootstrap_and_binormal_auc():
     assert result["auc"] == pytest.approx(stats.norm.cdf(1.2 / np.sqrt(2)), abs=0.03)
     rng = np.random.default_rng(0)
     pos, neg = scores[labels], scores[~labels]
-    boots = [roc.auc_score(np.r_[np.ones(300), np.zeros(300)],
-                           np.r_[rng.choice(pos, 300), rng.choice(neg, 300)])
-             for _ in range(800)]
+    boots = [
+        roc.auc_score(
+            np.r_[np.ones(300), np.zeros(300)], np.r_[rng.choice(pos, 300), rng.choice(neg, 300)]
+        )
+        for _ in range(800)
+    ]
     assert result["se"] == pytest.approx(np.std(boots, ddof=1), rel=0.15)
 
 
@@ -52,7 +55,8 @@ def test_delong_ci_coverage_on_simulated_studies():
     truth = stats.norm.cdf(1.0 / np.sqrt(2))
     covered = sum(
         (r := roc.delong(*binormal(50, 50, 1.0, seed=s)))["ci_low"] <= truth <= r["ci_high"]
-        for s in range(200))
+        for s in range(200)
+    )
     assert 0.89 <= covered / 200 <= 0.99
 
 
@@ -102,8 +106,9 @@ def clustered_cases(n_subjects, slices, seed=0):
             rows_l.append((subject, "lge", "total", "slice", s, 2.0 if lesion else 0.0))
         rows_l.append((subject, "lge", "total", "subject", -1, 5.0 if has_scar else 0.0))
     probs = pd.DataFrame(rows_p, columns=["subject", "slice", "probability"])
-    lesions = pd.DataFrame(rows_l, columns=["subject", "source", "class", "region", "region_id",
-                                            "volume_ml"])
+    lesions = pd.DataFrame(
+        rows_l, columns=["subject", "source", "class", "region", "region_id", "volume_ml"]
+    )
     return probs, lesions
 
 
@@ -114,8 +119,9 @@ def test_probability_cases_and_roc_table():
     slices = cases[cases["level"] == "slice"]
     subjects = cases[cases["level"] == "subject"].set_index("subject")
     assert len(slices) == 80 and slices["lesion"].sum() == 4 * 5
-    assert subjects.loc["s0", "score"] == pytest.approx(probs.query("subject == 's0'")
-                                                        ["probability"].max())
+    assert subjects.loc["s0", "score"] == pytest.approx(
+        probs.query("subject == 's0'")["probability"].max()
+    )
     summary, curves, bins = roc.roc_table(cases, n_boot=200)
     auc = summary.query("split == 'internal_test' and level == 'slice' and statistic == 'auc'")
     part = slices[slices["split"] == "internal_test"]
@@ -133,13 +139,19 @@ def test_roc_table_single_class_split_does_not_crash():
     summary, curves, _ = roc.roc_table(cases, n_boot=50)
     auc = summary.query("statistic == 'auc' and split == 'internal_test'")
     assert auc["estimate"].isna().all() and auc["note"].str.contains("single class").all()
-    assert summary.query("statistic == 'specificity_declared' and split == 'internal_test'")[
-        "estimate"].notna().all()
+    assert (
+        summary.query("statistic == 'specificity_declared' and split == 'internal_test'")[
+            "estimate"
+        ]
+        .notna()
+        .all()
+    )
 
 
 def test_roc_table_without_cases_has_columns():
-    empty = pd.DataFrame(columns=["subject", "split", "truth", "level", "region_id", "score",
-                                  "lesion", "volume_ml"])
+    empty = pd.DataFrame(
+        columns=["subject", "split", "truth", "level", "region_id", "score", "lesion", "volume_ml"]
+    )
     summary, curves, bins = roc.roc_table(empty)
     assert summary.empty and {"statistic", "estimate", "truth"} <= set(summary.columns)
     assert curves.empty and bins.empty

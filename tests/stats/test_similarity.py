@@ -28,7 +28,8 @@ def test_constant_offset_gives_known_psnr_and_mae():
     assert result["mae_myo"] == pytest.approx(0.1)
     assert result["mae_crop"] == pytest.approx(0.1 * 100 / 1024)
     assert result["psnr_crop"] == pytest.approx(
-        peak_signal_noise_ratio(image, shifted, data_range=1.0))
+        peak_signal_noise_ratio(image, shifted, data_range=1.0)
+    )
     assert result["myo_pixels"] == 100
 
 
@@ -38,8 +39,7 @@ def test_ssim_matches_skimage_and_decreases_with_noise():
     noisy = np.clip(image + rng.normal(0, 0.05, image.shape), 0, 1)
     noisier = np.clip(image + rng.normal(0, 0.3, image.shape), 0, 1)
     mild = similarity.slice_similarity(image, noisy)
-    assert mild["ssim_crop"] == pytest.approx(structural_similarity(image, noisy,
-                                                                     data_range=1.0))
+    assert mild["ssim_crop"] == pytest.approx(structural_similarity(image, noisy, data_range=1.0))
     assert similarity.slice_similarity(image, noisier)["ssim_crop"] < mild["ssim_crop"]
     assert np.isnan(mild["ssim_myo"])  # no mask given
 
@@ -52,8 +52,9 @@ def test_subject_similarity_npz_and_summary(tmp_path):
     labels[:, 8:10, 4:8] = 5
     np.savez(tmp_path / "paired.npz", lge_syx=lge, labels_syx=labels)
     np.savez(tmp_path / "prediction.npz", lgelike_syx=lge + 0.1)
-    table = similarity.similarity_npz("s1", tmp_path / "paired.npz", tmp_path / "prediction.npz",
-                                      [2, 4, 5])
+    table = similarity.similarity_npz(
+        "s1", tmp_path / "paired.npz", tmp_path / "prediction.npz", [2, 4, 5]
+    )
     assert table.shape[0] == 3 and (table["myo_pixels"] == 24).all()
     assert table["mae_myo"].to_numpy() == pytest.approx(0.1, abs=1e-6)
     summary = similarity.summarise_similarity(table, {"s1": "internal_test"})
@@ -65,8 +66,7 @@ def test_missing_lge_is_a_clear_error(tmp_path):
     np.savez(tmp_path / "paired.npz", cine_styx=np.zeros((1, 1, 4, 4)))
     np.savez(tmp_path / "prediction.npz", lgelike_syx=np.zeros((1, 4, 4)))
     with pytest.raises(ValueError, match="s9: .*paired.npz has no lge_syx"):
-        similarity.similarity_npz("s9", tmp_path / "paired.npz", tmp_path / "prediction.npz",
-                                  [2])
+        similarity.similarity_npz("s9", tmp_path / "paired.npz", tmp_path / "prediction.npz", [2])
 
 
 def test_slices_without_lge_partner_are_skipped(tmp_path):
@@ -74,6 +74,7 @@ def test_slices_without_lge_partner_are_skipped(tmp_path):
     lge[1] = 0.0  # preprocess zeroes unpaired slices
     np.savez(tmp_path / "paired.npz", lge_syx=lge, paired=np.array([1, 0, 1, 1], bool))
     np.savez(tmp_path / "prediction.npz", lgelike_syx=lge)
-    table = similarity.similarity_npz("s1", tmp_path / "paired.npz", tmp_path / "prediction.npz",
-                                      [2])
+    table = similarity.similarity_npz(
+        "s1", tmp_path / "paired.npz", tmp_path / "prediction.npz", [2]
+    )
     assert table["slice"].tolist() == [0, 2, 3]

@@ -208,8 +208,9 @@ def _listing(stacks: list[Stack]) -> str:
     return "; ".join(s.summary() for s in stacks) or "none"
 
 
-def choose_cine(study: Study, subject: str, overrides: dict | None = None,
-                uids: list[str] | None = None) -> Stack:
+def choose_cine(
+    study: Study, subject: str, overrides: dict | None = None, uids: list[str] | None = None
+) -> Stack:
     """The short-axis cine stack of a study (rule 4 of the module docstring)."""
     cfg = settings(overrides)
     if uids:
@@ -235,8 +236,13 @@ def choose_cine(study: Study, subject: str, overrides: dict | None = None,
     return best[0]
 
 
-def choose_lge(study: Study, subject: str, overrides: dict | None = None,
-               uids: list[str] | None = None, cine_normal: np.ndarray | None = None) -> Stack:
+def choose_lge(
+    study: Study,
+    subject: str,
+    overrides: dict | None = None,
+    uids: list[str] | None = None,
+    cine_normal: np.ndarray | None = None,
+) -> Stack:
     """The short-axis LGE stack of a study (rule 5 of the module docstring)."""
     cfg = settings(overrides)
     if uids:
@@ -249,7 +255,8 @@ def choose_lge(study: Study, subject: str, overrides: dict | None = None,
         return has_ti or named
 
     lges = [
-        s for s in stacks
+        s
+        for s in stacks
         if s.kind == "single" and s.n_positions >= cfg["min_lge_slices"] and looks_like_lge(s)
     ]
     if cine_normal is not None:
@@ -300,6 +307,8 @@ def stray_slices(study: Study, stack: Stack, overrides: dict | None = None) -> l
             slot = (distance - used[0]) / step
             on_grid = abs(slot - round(slot)) < 0.1 and -1 <= round(slot) <= len(used)
             if on_grid:
-                found.append(f"file {frame.name} (series {series.number}"
-                             f" {series.description!r}) lies on the slice grid but is not used")
+                found.append(
+                    f"file {frame.name} (series {series.number}"
+                    f" {series.description!r}) lies on the slice grid but is not used"
+                )
     return found

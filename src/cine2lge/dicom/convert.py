@@ -113,8 +113,14 @@ def _order_phases(group: list[Frame], subject: str, position_mm: float) -> list[
     return group
 
 
-def _slice_layout(distances: np.ndarray, subject: str, names: list[str], cfg: dict,
-                  warnings: list[str], default_step: float) -> tuple[float, list[int]]:
+def _slice_layout(
+    distances: np.ndarray,
+    subject: str,
+    names: list[str],
+    cfg: dict,
+    warnings: list[str],
+    default_step: float,
+) -> tuple[float, list[int]]:
     """Slice step and the output index of each found slice (gaps leave empty indices)."""
     if len(distances) == 1:
         return default_step, [0]
@@ -213,11 +219,20 @@ def _read_file(path, file_frames: list[Frame], subject: str) -> dict:
     return {(path, f.frame_index): frames_yx[f.frame_index] for f in file_frames}
 
 
-def stack_volume(frames: list[Frame], subject: str, cine: bool, overrides: dict | None = None,
-                 default_step_mm: float = 1.0, threads: int = 1) -> Volume:
+def stack_volume(
+    frames: list[Frame],
+    subject: str,
+    cine: bool,
+    overrides: dict | None = None,
+    default_step_mm: float = 1.0,
+    threads: int = 1,
+) -> Volume:
     """Sort, check and read the frames of one stack into a float32 Volume."""
-    cfg = {**settings(overrides), **CONVERT_DEFAULTS,
-           **{k: v for k, v in (overrides or {}).items() if k in CONVERT_DEFAULTS}}
+    cfg = {
+        **settings(overrides),
+        **CONVERT_DEFAULTS,
+        **{k: v for k, v in (overrides or {}).items() if k in CONVERT_DEFAULTS},
+    }
     warnings: list[str] = []
     normal = _check_consistent(frames, subject, cfg)
     groups = position_groups(frames, normal, cfg["position_tolerance_mm"])
@@ -250,8 +265,10 @@ def stack_volume(frames: list[Frame], subject: str, cine: bool, overrides: dict 
     row_cosine, column_cosine = np.array(first.orientation[:3]), np.array(first.orientation[3:])
     for g in groups:
         offset = np.array(g[0].position_lps) - np.array(first.position_lps)
-        shift_px = max(abs(offset @ row_cosine) / first.pixel_spacing[1],
-                       abs(offset @ column_cosine) / first.pixel_spacing[0])
+        shift_px = max(
+            abs(offset @ row_cosine) / first.pixel_spacing[1],
+            abs(offset @ column_cosine) / first.pixel_spacing[0],
+        )
         if shift_px > cfg["max_inplane_shift_px"]:
             raise IngestError(
                 f"subject {subject}: file {g[0].name}: slice shifted in-plane by {shift_px:.1f}"
@@ -266,8 +283,12 @@ def stack_volume(frames: list[Frame], subject: str, cine: bool, overrides: dict 
     for k, g in zip(slice_index, groups, strict=True):
         for t, frame in enumerate(g):
             target = data_tsyx[t, k]
-            np.multiply(pixels[(frame.path, frame.frame_index)], frame.rescale_slope,
-                        out=target, casting="unsafe")
+            np.multiply(
+                pixels[(frame.path, frame.frame_index)],
+                frame.rescale_slope,
+                out=target,
+                casting="unsafe",
+            )
             if frame.rescale_intercept:
                 target += frame.rescale_intercept
     affine = affine_ras(first.orientation, first.position_lps, first.pixel_spacing, step)

@@ -35,13 +35,32 @@ TECHNICAL_KEYS = {
 }
 # Identifying attributes whose values must never appear in any output.
 PHI_KEYWORDS = (
-    "PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDs", "OtherPatientNames",
-    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName",
-    "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName", "PhysiciansOfRecord",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "PhysiciansOfRecord",
     "AccessionNumber",
-    "StudyID", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "StudyInstanceUID",
-    "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID", "DeviceSerialNumber",
-    "StationName", "PatientAddress", "PatientTelephoneNumbers",
+    "StudyID",
+    "StudyDate",
+    "SeriesDate",
+    "AcquisitionDate",
+    "ContentDate",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "FrameOfReferenceUID",
+    "DeviceSerialNumber",
+    "StationName",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
 )
 UID_HASH_CHARS = 16
 
@@ -87,13 +106,17 @@ def patient_age_years(header: pydicom.Dataset) -> float | None:
     birth, study = str(header.get("PatientBirthDate", "")), str(header.get("StudyDate", ""))
     if re.fullmatch(r"\d{8}", birth) and re.fullmatch(r"\d{8}", study) and birth[:4] != "0000":
         years = int(study[:4]) - int(birth[:4])
-        years -= (study[4:8] < birth[4:8])
+        years -= study[4:8] < birth[4:8]
         return float(years) if 0 <= years < 130 else None
     return None
 
 
-def sidecar(header: pydicom.Dataset, series_uids: list[str], trigger_times_ms: list[float],
-            extra: dict | None = None) -> dict:
+def sidecar(
+    header: pydicom.Dataset,
+    series_uids: list[str],
+    trigger_times_ms: list[float],
+    extra: dict | None = None,
+) -> dict:
     """The de-identified sidecar of a converted series (header = its first file's header)."""
     record = {}
     for keyword, where in TECHNICAL_KEYS.items():
@@ -126,7 +149,8 @@ def phi_strings(header: pydicom.Dataset, min_length: int = 4) -> set[str]:
             values.update(part for part in re.split(r"[\^ ]+", text) if part)
     # Short numbers (an IS StudyID like "8001") would match trigger times and sizes by chance.
     return {
-        v for v in values
+        v
+        for v in values
         if len(v) >= min_length and not (re.fullmatch(r"[\d.]+", v) and len(v) < 8)
     }
 
@@ -137,7 +161,8 @@ def assert_no_phi(text: str, phi: set[str], subject: str, what: str) -> None:
     # The subject id is the pseudonym every output path carries, even where a test cohort also
     # wrote it into PatientName.
     hits = [
-        v for v in phi
+        v
+        for v in phi
         if v.lower() != subject.lower()
         and re.search(rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])", text, re.IGNORECASE)
     ]

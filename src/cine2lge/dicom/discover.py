@@ -182,10 +182,14 @@ def _frames_of(ds, path: Path, name: str, pixel_offset: int | None) -> list[Fram
             raise ValueError(f"missing geometry tag(s) {', '.join(missing)}{where}")
         o = [float(v) for v in orientation]  # plain floats: this runs for every frame
         row_norm, column_norm = math.hypot(*o[:3]), math.hypot(*o[3:])
-        if not (abs(row_norm - 1) < 1e-2 and abs(column_norm - 1) < 1e-2
-                and abs(o[0] * o[3] + o[1] * o[4] + o[2] * o[5]) < 1e-2):
-            raise ValueError(f"invalid ImageOrientationPatient (not two unit orthogonal"
-                             f" cosines){where}")
+        if not (
+            abs(row_norm - 1) < 1e-2
+            and abs(column_norm - 1) < 1e-2
+            and abs(o[0] * o[3] + o[1] * o[4] + o[2] * o[5]) < 1e-2
+        ):
+            raise ValueError(
+                f"invalid ImageOrientationPatient (not two unit orthogonal cosines){where}"
+            )
         if min(float(spacing[0]), float(spacing[1])) <= 0:
             raise ValueError(f"invalid PixelSpacing {list(spacing)}{where}")
         frames.append(
@@ -246,8 +250,9 @@ def discover_study(folder: str | Path, subject: str, progress: bool = True) -> S
     skipped = defaultdict(list)
     patients: dict[tuple, str] = {}
     by_patient_file = defaultdict(list)
-    for path in tqdm(files, desc=f"{subject} headers", unit="file", disable=not progress,
-                     mininterval=2.0):
+    for path in tqdm(
+        files, desc=f"{subject} headers", unit="file", disable=not progress, mininterval=2.0
+    ):
         name = str(path.relative_to(folder))
         fast = read_fast_header(path)
         if fast is not None and fast[0].get("SOPClassUID") not in ENHANCED_MR_CLASSES:
@@ -307,8 +312,9 @@ def discover_study(folder: str | Path, subject: str, progress: bool = True) -> S
             f" {len(files)} files"
         )
     if len(patients) > 1:
-        examples = ", ".join(f"{files_[0]} ({len(files_)} files)"
-                             for files_ in by_patient_file.values())
+        examples = ", ".join(
+            f"{files_[0]} ({len(files_)} files)" for files_ in by_patient_file.values()
+        )
         raise IngestError(
             f"subject {subject}: study folder {folder} mixes {len(patients)} patients"
             f" (different PatientID/PatientName/PatientBirthDate): first file of each: {examples}"

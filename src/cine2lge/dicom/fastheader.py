@@ -42,8 +42,21 @@ WANTED = {
     (0x0028, 0x1053): ("RescaleSlope", "str"),
 }
 WANTED_BY_KEY = {group << 16 | elem: value for (group, elem), value in WANTED.items()}
-LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UT", b"UN", b"UC", b"UR", b"SV",
-            b"UV"}
+LONG_VRS = {
+    b"OB",
+    b"OW",
+    b"OF",
+    b"OD",
+    b"OL",
+    b"OV",
+    b"SQ",
+    b"UT",
+    b"UN",
+    b"UC",
+    b"UR",
+    b"SV",
+    b"UV",
+}
 PIXEL_KEY = 0x7FE0 << 16 | 0x0010
 UNDEFINED = 0xFFFFFFFF
 HEAD_BYTES = 16384

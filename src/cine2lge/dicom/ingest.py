@@ -75,9 +75,15 @@ def _cached_study(source, subject: str, progress: bool):
     return _LAST_STUDY[key]
 
 
-def convert_study(source: str | Path, subject: str, role: str, config: dict | None = None,
-                  series_uids: str | list | None = None, threads: int = 1,
-                  progress: bool = False) -> tuple[Volume, dict, set[str]]:
+def convert_study(
+    source: str | Path,
+    subject: str,
+    role: str,
+    config: dict | None = None,
+    series_uids: str | list | None = None,
+    threads: int = 1,
+    progress: bool = False,
+) -> tuple[Volume, dict, set[str]]:
     """Discover, classify and convert one role of a DICOM study.
 
     Returns the volume, its de-identified sidecar and the study's identifying values (for the
@@ -100,8 +106,14 @@ def convert_study(source: str | Path, subject: str, role: str, config: dict | No
     study.check_complete([s.uid for s in stack.series], subject, role)
     header = stack.series[0].header
     default_step = float(header.get("SpacingBetweenSlices", header.get("SliceThickness", 1)) or 1)
-    volume = stack_volume(stack.frames, subject, cine=role == "cine", overrides=config,
-                          default_step_mm=default_step, threads=threads)
+    volume = stack_volume(
+        stack.frames,
+        subject,
+        cine=role == "cine",
+        overrides=config,
+        default_step_mm=default_step,
+        threads=threads,
+    )
     notes = stack.notes + (stray_slices(study, stack, config) if role == "lge" else [])
     if role == "cine":
         notes += phase_checks(volume.trigger_times_ms, header.get("CardiacNumberOfImages"))
@@ -115,9 +127,16 @@ def convert_study(source: str | Path, subject: str, role: str, config: dict | No
         n_files_in_study=study.n_files,
         n_files_skipped=len(study.warnings),
     )
-    record = sidecar(header, [s.uid for s in stack.series], volume.trigger_times_ms,
-                     {"SourceFormat": "DICOM", "SeriesNumber": [s.number for s in stack.series],
-                      "PSIR": stack.psir})
+    record = sidecar(
+        header,
+        [s.uid for s in stack.series],
+        volume.trigger_times_ms,
+        {
+            "SourceFormat": "DICOM",
+            "SeriesNumber": [s.number for s in stack.series],
+            "PSIR": stack.psir,
+        },
+    )
     phi = set()
     for series in study.series.values():
         phi |= phi_strings(series.header)
@@ -162,10 +181,18 @@ def load_nifti_source(path: str | Path, subject: str, role: str) -> tuple[Volume
     return volume, {"SourceFormat": "NIfTI", "PixelSpacing": qc["pixel_spacing_mm"]}
 
 
-def ingest_series(source: str | Path, subject: str, role: str, nifti_path: str | Path,
-                  sidecar_path: str | Path, qc_path: str | Path, config: dict | None = None,
-                  series_uids: str | list | None = None, threads: int = 1,
-                  progress: bool = True) -> Volume:
+def ingest_series(
+    source: str | Path,
+    subject: str,
+    role: str,
+    nifti_path: str | Path,
+    sidecar_path: str | Path,
+    qc_path: str | Path,
+    config: dict | None = None,
+    series_uids: str | list | None = None,
+    threads: int = 1,
+    progress: bool = True,
+) -> Volume:
     """Convert the cine or LGE of one subject and write NIfTI, sidecar and QC part.
 
     `source` is a DICOM study folder or a NIfTI file (a one-element list of it is accepted, as
@@ -180,26 +207,44 @@ def ingest_series(source: str | Path, subject: str, role: str, nifti_path: str |
         volume, record = load_nifti_source(source, subject, role)
         phi: set[str] = set()
     else:
-        volume, record, phi = convert_study(source, subject, role, config, series_uids, threads,
-                                            progress)
+        volume, record, phi = convert_study(
+            source, subject, role, config, series_uids, threads, progress
+        )
     sidecar_text = dumps(record)
     part = {"role": role, **volume.qc, "warnings": volume.warnings}
     qc_text = dumps(part)
     assert_no_phi(sidecar_text, phi, subject, f"{role} sidecar")
     assert_no_phi(qc_text, phi, subject, f"{role} QC record")
     data = volume.nifti_xyzt if role == "cine" else volume.nifti_xyz
-    save_nifti_fast(data, volume.affine, nifti_path,
-                    compresslevel=int(config.get("compresslevel", 1)), threads=threads)
+    save_nifti_fast(
+        data,
+        volume.affine,
+        nifti_path,
+        compresslevel=int(config.get("compresslevel", 1)),
+        threads=threads,
+    )
     for text, path in ((sidecar_text, sidecar_path), (qc_text, qc_path)):
         with atomic_path(path) as tmp:
             tmp.write_text(text)
-    log.info("subject %s: %s %s written in %.2f s (%d warnings)", subject, role,
-             "x".join(map(str, data.shape)), time.perf_counter() - started, len(volume.warnings))
+    log.info(
+        "subject %s: %s %s written in %.2f s (%d warnings)",
+        subject,
+        role,
+        "x".join(map(str, data.shape)),
+        time.perf_counter() - started,
+        len(volume.warnings),
+    )
     return volume
 
 
-def ingest_labels(labels_path: str | Path, grid_nifti: str | Path, subject: str,
-                  out_path: str | Path, qc_path: str | Path, tolerance_mm: float = 0.1) -> None:
+def ingest_labels(
+    labels_path: str | Path,
+    grid_nifti: str | Path,
+    subject: str,
+    out_path: str | Path,
+    qc_path: str | Path,
+    tolerance_mm: float = 0.1,
+) -> None:
     """Copy a label map as int16 on the grid of `grid_nifti` (the LGE; the cine for subjects
     without LGE) after checking that it is that grid: same shape, voxels within tolerance."""
     if isinstance(labels_path, list | tuple) or type(labels_path).__name__ == "Namedlist":
@@ -227,8 +272,14 @@ def ingest_labels(labels_path: str | Path, grid_nifti: str | Path, subject: str,
             f" the image grid {grid_shape} of {Path(grid_nifti).name}"
         )
     # Corners of the grid in mm: a fair measure of how far apart two affines put the voxels.
-    corners = np.array([[i, j, k, 1] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1)
-                        for k in (0, shape[2] - 1)]).T
+    corners = np.array(
+        [
+            [i, j, k, 1]
+            for i in (0, shape[0] - 1)
+            for j in (0, shape[1] - 1)
+            for k in (0, shape[2] - 1)
+        ]
+    ).T
     distance_mm = float(np.abs((labels.affine - grid.affine) @ corners)[:3].max())
     if distance_mm > tolerance_mm:
         raise IngestError(
@@ -244,8 +295,16 @@ def ingest_labels(labels_path: str | Path, grid_nifti: str | Path, subject: str,
     labels_int16 = values.astype(np.int16)
     save_nifti_fast(labels_int16, grid.affine, out_path)
     present = sorted(int(v) for v in np.unique(labels_int16))
-    write_json({"role": "labels", "shape": list(shape), "labels_present": present,
-                "affine_distance_mm": round(distance_mm, 4), "warnings": []}, qc_path)
+    write_json(
+        {
+            "role": "labels",
+            "shape": list(shape),
+            "labels_present": present,
+            "affine_distance_mm": round(distance_mm, 4),
+            "warnings": [],
+        },
+        qc_path,
+    )
 
 
 def ingest_qc(subject: str, part_paths: list[str | Path], out_path: str | Path) -> dict:

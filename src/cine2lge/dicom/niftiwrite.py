@@ -46,8 +46,9 @@ def nifti_bytes_header(data_shape: tuple, affine: np.ndarray, dtype) -> bytes:
     return header.binaryblock + b"\x00" * 4
 
 
-def save_nifti_fast(data: np.ndarray, affine: np.ndarray, path: str | Path,
-                    compresslevel: int = 1, threads: int = 1) -> None:
+def save_nifti_fast(
+    data: np.ndarray, affine: np.ndarray, path: str | Path, compresslevel: int = 1, threads: int = 1
+) -> None:
     """Write `data` (x, y, slice[, time]) atomically as .nii or .nii.gz (by the file name).
 
     `data` should be Fortran-contiguous (e.g. the transpose of a C-ordered (time, slice, y, x)

@@ -34,8 +34,11 @@ def _flat(record: dict) -> dict:
             if key in ("role", "warnings"):
                 continue
             row[f"{role}_{key}"] = (
-                "x".join(map(str, value)) if key == "shape" else
-                json.dumps(value) if isinstance(value, list | dict) else value
+                "x".join(map(str, value))
+                if key == "shape"
+                else json.dumps(value)
+                if isinstance(value, list | dict)
+                else value
             )
     row["warnings"] = " | ".join(record.get("warnings", []))
     return row

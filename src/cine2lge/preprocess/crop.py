@@ -129,8 +129,12 @@ def _reference(row: CropRow) -> sitk.Image:
 def _source_image(volume: SourceVolume, k: int, frame: int) -> sitk.Image:
     plane = volume.plane(k)
     return _image(
-        volume.data_xyst[:, :, k, frame], plane.origin_mm, plane.u, plane.v,
-        plane.spacing_mm, plane.thickness_mm,
+        volume.data_xyst[:, :, k, frame],
+        plane.origin_mm,
+        plane.u,
+        plane.v,
+        plane.spacing_mm,
+        plane.thickness_mm,
     )
 
 
@@ -211,8 +215,12 @@ def crop_to_source(
         if row is None:
             continue
         crop_image = _image(
-            crop_syx[s].T.astype(np.float32), row.origin_mm, row.u, row.v,
-            (row.spacing_mm, row.spacing_mm), row.thickness_mm,
+            crop_syx[s].T.astype(np.float32),
+            row.origin_mm,
+            row.u,
+            row.v,
+            (row.spacing_mm, row.spacing_mm),
+            row.thickness_mm,
         )
         reference = _source_image(source, row.source_slice, 0)
         sentinel = float("nan")

@@ -91,8 +91,17 @@ def _write(subjects: list[dict], out_dir: Path) -> pd.DataFrame:
             for cine_slice, lge_slice in zip(
                 npz["slice_index"][paired], npz["lge_slice_index"][paired], strict=True
             ):
-                manifest.append([row, entry["subject"], entry["site"], int(cine_slice),
-                                 int(lge_slice), has_labels, entry["label_scheme"]])
+                manifest.append(
+                    [
+                        row,
+                        entry["subject"],
+                        entry["site"],
+                        int(cine_slice),
+                        int(lge_slice),
+                        has_labels,
+                        entry["label_scheme"],
+                    ]
+                )
                 row += 1
     for array in (cine, lge, labels):
         if isinstance(array, np.memmap):

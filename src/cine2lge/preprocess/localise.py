@@ -57,17 +57,19 @@ class LVAxis:
             "method": self.method,
             "point_mm": self.point_mm.tolist(),
             "direction": self.direction.tolist(),
-            "slice_centres_mm": [None if c is None else np.asarray(c).tolist()
-                                 for c in self.slice_centres_mm],
+            "slice_centres_mm": [
+                None if c is None else np.asarray(c).tolist() for c in self.slice_centres_mm
+            ],
         }
 
 
-def fit_axis(
-    centres_mm: list, weights: list[float], normal: np.ndarray, method: str
-) -> LVAxis:
+def fit_axis(centres_mm: list, weights: list[float], normal: np.ndarray, method: str) -> LVAxis:
     """Weighted line fit through per-slice centres; along the slice normal if < 3 centres."""
-    found = [(np.asarray(c, float), w) for c, w in zip(centres_mm, weights, strict=True)
-             if c is not None and w > 0]
+    found = [
+        (np.asarray(c, float), w)
+        for c, w in zip(centres_mm, weights, strict=True)
+        if c is not None and w > 0
+    ]
     if not found:
         raise ValueError("fit_axis: no slice has an LV centre")
     points = np.stack([c for c, _ in found])
@@ -169,8 +171,10 @@ def _work_stack(cine: SourceVolume, work_mm: float) -> _WorkStack:
     grid = int(np.ceil(extent_mm / work_mm))
     centre_xy = (np.asarray(cine.shape_xys[:2]) - 1) / 2
     centre_mm = middle.to_world(centre_xy)
-    rows = [crop_row(cine.plane(k), k, centre_mm, grid * work_mm, grid, axes=(middle.u, middle.v))
-            for k in range(cine.n_slices)]
+    rows = [
+        crop_row(cine.plane(k), k, centre_mm, grid * work_mm, grid, axes=(middle.u, middle.v))
+        for k in range(cine.n_slices)
+    ]
     frames = crop_volume(cine, rows)
     low, high = np.percentile(frames, [1, 99])
     frames = np.clip((frames - low) / max(high - low, 1e-6), 0, 1.5)

@@ -20,8 +20,15 @@ from cine2lge.preprocess.volume import SourceVolume
 log = logging.getLogger("cine2lge.preprocess")
 
 PAIRS_COLUMNS = [
-    "cine_slice", "lge_slice", "distance_mm", "shift_x_mm", "shift_y_mm",
-    "registration", "registration_metric", "registration_metric_at_zero", "status",
+    "cine_slice",
+    "lge_slice",
+    "distance_mm",
+    "shift_x_mm",
+    "shift_y_mm",
+    "registration",
+    "registration_metric",
+    "registration_metric_at_zero",
+    "status",
 ]
 
 
@@ -103,8 +110,12 @@ def preprocess_subject(
         axis = lv_axis_from_labels(labels, myocardium_labels)
     else:
         axis = localise_lv(cine)
-    log.info("subject %s: LV axis (%s) through %s mm", subject, axis.method,
-             np.round(axis.point_mm, 1).tolist())
+    log.info(
+        "subject %s: LV axis (%s) through %s mm",
+        subject,
+        axis.method,
+        np.round(axis.point_mm, 1).tolist(),
+    )
 
     cine_planes = cine.planes()
     cine_rows = [
@@ -156,21 +167,42 @@ def preprocess_subject(
             row = crop_row(lge_planes[m], m, centre, settings.fov_mm, settings.grid_size, axes)
             if settings.register:
                 registration = register_translation(
-                    resample_slice(lge, row), cine_mean_syx[k], row.spacing_mm,
-                    settings.register_mask_radius_mm, settings.register_max_shift_mm,
+                    resample_slice(lge, row),
+                    cine_mean_syx[k],
+                    row.spacing_mm,
+                    settings.register_mask_radius_mm,
+                    settings.register_max_shift_mm,
                 )
-                row = crop_row(lge_planes[m], m, centre, settings.fov_mm, settings.grid_size,
-                               axes, shift_mm=registration.shift_mm)
+                row = crop_row(
+                    lge_planes[m],
+                    m,
+                    centre,
+                    settings.fov_mm,
+                    settings.grid_size,
+                    axes,
+                    shift_mm=registration.shift_mm,
+                )
             lge_rows[k] = row
-        pairs_rows.append([
-            pair.cine_slice, pair.lge_slice, pair.distance_mm, *registration.shift_mm,
-            registration.status, registration.metric, registration.metric_at_zero, pair.status,
-        ])
+        pairs_rows.append(
+            [
+                pair.cine_slice,
+                pair.lge_slice,
+                pair.distance_mm,
+                *registration.shift_mm,
+                registration.status,
+                registration.metric,
+                registration.metric_at_zero,
+                pair.status,
+            ]
+        )
     pairs = pd.DataFrame(pairs_rows, columns=PAIRS_COLUMNS)
     paired = np.array([row is not None for row in lge_rows])
     if not paired.any():
-        log.warning("subject %s: no cine slice has an LGE slice within %.1f mm", subject,
-                    settings.pair_tolerance_mm)
+        log.warning(
+            "subject %s: no cine slice has an LGE slice within %.1f mm",
+            subject,
+            settings.pair_tolerance_mm,
+        )
     lge_crop = crop_volume(lge, lge_rows, grid_size=settings.grid_size)[:, 0]
     lge_valid = _coverage(lge, lge_rows, settings.grid_size)
     if paired.any():
@@ -224,6 +256,10 @@ def run_subject(
     write_outputs(result, outputs["paired"], outputs["geometry"], outputs["pairs"])
     counts = result.pairs["status"].value_counts().to_dict()
     log.info("subject %s: pairs %s", subject, counts)
-    qc_montage(result.arrays, outputs["qc"], f"{subject} ({result.axis.method} localisation)",
-               myocardium_labels)
+    qc_montage(
+        result.arrays,
+        outputs["qc"],
+        f"{subject} ({result.axis.method} localisation)",
+        myocardium_labels,
+    )
     return result

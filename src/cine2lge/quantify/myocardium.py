@@ -118,7 +118,9 @@ def predicted_myocardium(subject: str, predicted_syx: np.ndarray | None) -> np.n
 
 
 def subject_myocardium(
-    subject: str, labels_syx: np.ndarray | None, scheme: dict,
+    subject: str,
+    labels_syx: np.ndarray | None,
+    scheme: dict,
     predicted_syx: np.ndarray | None = None,
 ) -> tuple[np.ndarray, str]:
     """Myocardium mask (slice, y, x) and its source ("labels" or "predicted").

@@ -33,13 +33,13 @@ def _no_data(ax, text="no data"):
 
 
 def _grid(n_rows, n_cols, size=3.2):
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows), squeeze=False)
     return fig, axes
 
 
-def scatter_regression(wide: pd.DataFrame, path, measure: str, level: str,
-                       splits=SPLITS, classes=CLASSES) -> None:
+def scatter_regression(
+    wide: pd.DataFrame, path, measure: str, level: str, splits=SPLITS, classes=CLASSES
+) -> None:
     """LGE-like vs real LGE burden with the OLS line (95 % band) and the identity line; one
     panel per class (rows) x split (columns). `wide`: split, class, reference, test."""
     fig, axes = _grid(len(classes), len(splits))
@@ -54,22 +54,33 @@ def scatter_regression(wide: pd.DataFrame, path, measure: str, level: str,
                 _no_data(ax)
                 continue
             varies = part["reference"].nunique() > 1
-            sns.regplot(data=part, x="reference", y="test", ax=ax, fit_reg=varies, n_boot=200,
-                        seed=0, color=SPLIT_COLOURS.get(split), scatter_kws={"s": 12, "alpha": 0.7})
+            sns.regplot(
+                data=part,
+                x="reference",
+                y="test",
+                ax=ax,
+                fit_reg=varies,
+                n_boot=200,
+                seed=0,
+                color=SPLIT_COLOURS.get(split),
+                scatter_kws={"s": 12, "alpha": 0.7},
+            )
             ax.set(xlabel=f"real LGE {measure}", ylabel=f"LGE-like {measure}")
             top = float(np.nanmax(part[["reference", "test"]].to_numpy())) or 1.0
             ax.plot([0, top], [0, top], ls="--", color="grey", lw=0.8)
             if varies and part["test"].nunique() > 1:
                 r = np.corrcoef(part["reference"], part["test"])[0, 1]
-                ax.text(0.04, 0.92, f"r = {r:.2f}, n = {len(part)}", transform=ax.transAxes,
-                        fontsize=8)
+                ax.text(
+                    0.04, 0.92, f"r = {r:.2f}, n = {len(part)}", transform=ax.transAxes, fontsize=8
+                )
     fig.suptitle(f"Lesion burden, {level} level", fontsize=10)
     fig.tight_layout()
     save(fig, path)
 
 
-def bland_altman_plot(wide: pd.DataFrame, path, measure: str, level: str,
-                      splits=SPLITS, classes=CLASSES) -> None:
+def bland_altman_plot(
+    wide: pd.DataFrame, path, measure: str, level: str, splits=SPLITS, classes=CLASSES
+) -> None:
     """Difference (LGE-like - real LGE) against the mean, with bias and 95 % limits."""
     fig, axes = _grid(len(classes), len(splits))
     for i, lesion_class in enumerate(classes):
@@ -88,8 +99,14 @@ def bland_altman_plot(wide: pd.DataFrame, path, measure: str, level: str,
             bias, sd = diff.mean(), diff.std(ddof=1)
             for value, style in ((bias, "-"), (bias - 1.96 * sd, "--"), (bias + 1.96 * sd, "--")):
                 ax.axhline(value, ls=style, color="black", lw=0.8)
-            ax.text(0.98, 0.04, f"bias {bias:.2f}, LoA [{bias - 1.96 * sd:.2f}, "
-                    f"{bias + 1.96 * sd:.2f}]", transform=ax.transAxes, ha="right", fontsize=7)
+            ax.text(
+                0.98,
+                0.04,
+                f"bias {bias:.2f}, LoA [{bias - 1.96 * sd:.2f}, {bias + 1.96 * sd:.2f}]",
+                transform=ax.transAxes,
+                ha="right",
+                fontsize=7,
+            )
     fig.suptitle(f"Bland-Altman, {level} level", fontsize=10)
     fig.tight_layout()
     save(fig, path)
@@ -102,21 +119,34 @@ def roc_plot(curves: pd.DataFrame, summary: pd.DataFrame, path, truth: str = "lg
     fig, axes = _grid(1, len(levels), size=3.8)
     for ax, level in zip(axes[0], levels, strict=True):
         ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
-        ax.set(title=f"{level} level", xlabel="1 - specificity", ylabel="sensitivity",
-               xlim=(0, 1), ylim=(0, 1.01))
+        ax.set(
+            title=f"{level} level",
+            xlabel="1 - specificity",
+            ylabel="sensitivity",
+            xlim=(0, 1),
+            ylim=(0, 1.01),
+        )
         drawn = False
         for split, colour in SPLIT_COLOURS.items():
-            part = curves[(curves["level"] == level) & (curves["split"] == split)
-                          & (curves["truth"] == truth)]
+            part = curves[
+                (curves["level"] == level) & (curves["split"] == split) & (curves["truth"] == truth)
+            ]
             stat = "auc_clustered" if level == "slice" else "auc"
-            auc = summary[(summary["level"] == level) & (summary["split"] == split)
-                          & (summary["truth"] == truth) & (summary["statistic"] == stat)]
+            auc = summary[
+                (summary["level"] == level)
+                & (summary["split"] == split)
+                & (summary["truth"] == truth)
+                & (summary["statistic"] == stat)
+            ]
             if part.empty or auc.empty:
                 continue
             a = auc.iloc[0]
-            ax.plot(part["fpr"], part["tpr"], color=colour,
-                    label=f"{split}: AUC {a['estimate']:.2f} [{a['ci_low']:.2f}, "
-                          f"{a['ci_high']:.2f}]")
+            ax.plot(
+                part["fpr"],
+                part["tpr"],
+                color=colour,
+                label=f"{split}: AUC {a['estimate']:.2f} [{a['ci_low']:.2f}, {a['ci_high']:.2f}]",
+            )
             drawn = True
         if drawn:
             ax.legend(fontsize=7, loc="lower right")
@@ -126,28 +156,43 @@ def roc_plot(curves: pd.DataFrame, summary: pd.DataFrame, path, truth: str = "lg
     save(fig, path)
 
 
-def calibration_plot(bins: pd.DataFrame, summary: pd.DataFrame, path,
-                     truth: str = "lge") -> None:
+def calibration_plot(bins: pd.DataFrame, summary: pd.DataFrame, path, truth: str = "lge") -> None:
     """Reliability diagram: observed lesion fraction against mean predicted probability per
     bin (marker area ~ cases), with the Brier score in the legend."""
     levels = ("slice", "subject")
     fig, axes = _grid(1, len(levels), size=3.8)
     for ax, level in zip(axes[0], levels, strict=True):
         ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
-        ax.set(title=f"{level} level", xlabel="predicted probability",
-               ylabel="observed fraction with lesion", xlim=(0, 1), ylim=(-0.02, 1.02))
+        ax.set(
+            title=f"{level} level",
+            xlabel="predicted probability",
+            ylabel="observed fraction with lesion",
+            xlim=(0, 1),
+            ylim=(-0.02, 1.02),
+        )
         drawn = False
         for split, colour in SPLIT_COLOURS.items():
-            part = bins[(bins["level"] == level) & (bins["split"] == split)
-                        & (bins["truth"] == truth)]
+            part = bins[
+                (bins["level"] == level) & (bins["split"] == split) & (bins["truth"] == truth)
+            ]
             if part.empty:
                 continue
-            brier = summary[(summary["level"] == level) & (summary["split"] == split)
-                            & (summary["truth"] == truth) & (summary["statistic"] == "brier")]
+            brier = summary[
+                (summary["level"] == level)
+                & (summary["split"] == split)
+                & (summary["truth"] == truth)
+                & (summary["statistic"] == "brier")
+            ]
             label = split + (f": Brier {brier['estimate'].iloc[0]:.3f}" if len(brier) else "")
             ax.plot(part["mean_predicted"], part["observed"], "-", color=colour, lw=0.8)
-            ax.scatter(part["mean_predicted"], part["observed"], s=8 + 4 * part["n_bin"],
-                       color=colour, alpha=0.7, label=label)
+            ax.scatter(
+                part["mean_predicted"],
+                part["observed"],
+                s=8 + 4 * part["n_bin"],
+                color=colour,
+                alpha=0.7,
+                label=label,
+            )
             drawn = True
         if drawn:
             ax.legend(fontsize=7, loc="upper left")
@@ -169,12 +214,29 @@ def bullseye_axes(ax, values: dict, vmax: float, cmap="magma_r", title=""):
     for segment, (inner, outer, start, end) in segment_wedges().items():
         value = values.get(segment, np.nan)
         colour = colormap(norm(value)) if np.isfinite(value) else "0.85"
-        ax.add_patch(Wedge((0, 0), outer, start, end, width=outer - inner, facecolor=colour,
-                           edgecolor="white", linewidth=1.0))
+        ax.add_patch(
+            Wedge(
+                (0, 0),
+                outer,
+                start,
+                end,
+                width=outer - inner,
+                facecolor=colour,
+                edgecolor="white",
+                linewidth=1.0,
+            )
+        )
         middle = np.deg2rad((start + end) / 2)
         radius = (inner + outer) / 2 if inner > 0 else 0.6
-        ax.text(radius * np.cos(middle), radius * np.sin(middle), str(segment), ha="center",
-                va="center", fontsize=6, color="grey")
+        ax.text(
+            radius * np.cos(middle),
+            radius * np.sin(middle),
+            str(segment),
+            ha="center",
+            va="center",
+            fontsize=6,
+            color="grey",
+        )
     ax.set(xlim=(-3.1, 3.1), ylim=(-3.1, 3.1), aspect="equal")
     ax.set_axis_off()
     ax.set_title(title, fontsize=8)
@@ -206,12 +268,16 @@ def reader_plot(comparison: pd.DataFrame, path) -> None:
         _no_data(ax, str(comparison["note"].iloc[0]) if len(comparison) else "no data")
         ax.set_axis_off()
     else:
-        long = comparison.melt(id_vars=["reader", "item"],
-                               value_vars=["median_lge", "median_lgelike"],
-                               var_name="source", value_name="median score")
+        long = comparison.melt(
+            id_vars=["reader", "item"],
+            value_vars=["median_lge", "median_lgelike"],
+            var_name="source",
+            value_name="median score",
+        )
         long["source"] = long["source"].str.removeprefix("median_")
-        sns.barplot(data=long, x="item", y="median score", hue="source", ax=ax,
-                    errorbar=("pi", 100))
+        sns.barplot(
+            data=long, x="item", y="median score", hue="source", ax=ax, errorbar=("pi", 100)
+        )
         ax.set_ylim(0, 5.2)
     fig.tight_layout()
     save(fig, path)

@@ -28,8 +28,15 @@ def read_lesions(path) -> pd.DataFrame:
 def agreement_stage(lesions_path, out_path, split_of, settings) -> pd.DataFrame:
     lesions = read_lesions(lesions_path)
     table = agreement.agreement_table(
-        lesions, split_of, settings["splits"], settings["classes"], settings["burden_measure"],
-        settings["n_bootstrap"], settings["seed"], settings["ci_level"])
+        lesions,
+        split_of,
+        settings["splits"],
+        settings["classes"],
+        settings["burden_measure"],
+        settings["n_bootstrap"],
+        settings["seed"],
+        settings["ci_level"],
+    )
     tables.write_tsv(table, out_path)
     log.info("agreement: %d rows for %d subjects", len(table), lesions["subject"].nunique())
     return table
@@ -41,8 +48,7 @@ def read_slice_probabilities(paths) -> pd.DataFrame:
         frame = pd.read_csv(path, sep="\t", dtype={"subject": str})
         missing = {"subject", "slice", "probability"} - set(frame.columns)
         if missing:
-            raise ValueError(f"slice probability table {path}: missing column(s) "
-                             f"{sorted(missing)}")
+            raise ValueError(f"slice probability table {path}: missing column(s) {sorted(missing)}")
         frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=["subject", "slice", "probability"])
@@ -62,14 +68,17 @@ def slices_to_positions(probabilities: pd.DataFrame, paired_paths: dict) -> pd.D
         position = {int(value): k for k, value in enumerate(slice_index)}
         unknown = sorted(set(part["slice"].astype(int)) - set(position))
         if unknown:
-            raise ValueError(f"{subject}: slice_probability.tsv slices {unknown[:5]} are not in "
-                             f"the slice_index of {paired_paths[subject]}")
+            raise ValueError(
+                f"{subject}: slice_probability.tsv slices {unknown[:5]} are not in "
+                f"the slice_index of {paired_paths[subject]}"
+            )
         frames.append(part.assign(slice=part["slice"].astype(int).map(position)))
     return pd.concat(frames, ignore_index=True) if frames else probabilities
 
 
-def roc_stage(lesions_path, probability_paths, out, split_of, settings,
-              paired_paths: dict | None = None) -> None:
+def roc_stage(
+    lesions_path, probability_paths, out, split_of, settings, paired_paths: dict | None = None
+) -> None:
     """out: dict with roc, roc_curve, calibration paths. With `paired_paths` ({subject:
     paired.npz}), slice numbers are mapped from source cine indices to array positions."""
     lesions = read_lesions(lesions_path)
@@ -78,31 +87,61 @@ def roc_stage(lesions_path, probability_paths, out, split_of, settings,
         probabilities = slices_to_positions(probabilities, paired_paths)
     available = set(lesions["source"])
     cases = pd.concat(
-        [roc.probability_cases(probabilities, lesions, split_of, truth,
-                               settings["lesion_present_ml"], settings["subject_score"])
-         for truth in settings["truth_sources"] if truth in available] or [pd.DataFrame()],
-        ignore_index=True)
+        [
+            roc.probability_cases(
+                probabilities,
+                lesions,
+                split_of,
+                truth,
+                settings["lesion_present_ml"],
+                settings["subject_score"],
+            )
+            for truth in settings["truth_sources"]
+            if truth in available
+        ]
+        or [pd.DataFrame()],
+        ignore_index=True,
+    )
     if cases.empty:
-        cases = pd.DataFrame(columns=["subject", "split", "truth", "level", "region_id",
-                                      "score", "lesion", "volume_ml"])
+        cases = pd.DataFrame(
+            columns=[
+                "subject",
+                "split",
+                "truth",
+                "level",
+                "region_id",
+                "score",
+                "lesion",
+                "volume_ml",
+            ]
+        )
     summary, curves, bins = roc.roc_table(
-        cases, settings["splits"], settings["probability_threshold"], settings["n_bootstrap"],
-        settings["seed"], settings["ci_level"], settings["calibration_bins"])
+        cases,
+        settings["splits"],
+        settings["probability_threshold"],
+        settings["n_bootstrap"],
+        settings["seed"],
+        settings["ci_level"],
+        settings["calibration_bins"],
+    )
     tables.write_tsv(summary, out["roc"])
     tables.write_tsv(curves, out["roc_curve"])
     tables.write_tsv(bins, out["calibration"])
 
 
-def similarity_chunk_stage(subjects, paired_paths, prediction_paths, out_path,
-                           myocardium_labels, data_range) -> None:
+def similarity_chunk_stage(
+    subjects, paired_paths, prediction_paths, out_path, myocardium_labels, data_range
+) -> None:
     """Per-slice similarity of the subjects of one inference chunk (inputs in subject order;
     myocardium_labels: label values per subject) in one table."""
     columns = ["subject", "slice", "ssim_crop"]
     frames = [
-        similarity.similarity_npz(subject, paired, prediction, myocardium_labels[subject],
-                                  data_range)
-        for subject, paired, prediction in zip(subjects, paired_paths, prediction_paths,
-                                               strict=True)
+        similarity.similarity_npz(
+            subject, paired, prediction, myocardium_labels[subject], data_range
+        )
+        for subject, paired, prediction in zip(
+            subjects, paired_paths, prediction_paths, strict=True
+        )
     ]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     tables.write_tsv(table, out_path)
@@ -111,8 +150,11 @@ def similarity_chunk_stage(subjects, paired_paths, prediction_paths, out_path,
 def similarity_stage(chunk_paths, out, split_of) -> None:
     """out: dict with similarity (summary) and similarity_slices paths."""
     frames = [pd.read_csv(p, sep="\t", dtype={"subject": str}) for p in chunk_paths]
-    per_slice = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["subject", "slice", "ssim_crop"])
+    per_slice = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["subject", "slice", "ssim_crop"])
+    )
     tables.write_tsv(per_slice, out["similarity_slices"])
     tables.write_tsv(similarity.summarise_similarity(per_slice, split_of), out["similarity"])
 
@@ -123,9 +165,12 @@ def cohort_stage(rows, sidecar_paths, paired_paths, out_path, split_order) -> No
 
 
 def summary_stage(agreement_path, roc_path, similarity_path, out_path, splits) -> None:
-    summary = tables.summary_table(pd.read_csv(agreement_path, sep="\t"),
-                                   pd.read_csv(roc_path, sep="\t"),
-                                   pd.read_csv(similarity_path, sep="\t"), splits)
+    summary = tables.summary_table(
+        pd.read_csv(agreement_path, sep="\t"),
+        pd.read_csv(roc_path, sep="\t"),
+        pd.read_csv(similarity_path, sep="\t"),
+        splits,
+    )
     tables.write_tsv(summary, out_path)
 
 
@@ -133,8 +178,9 @@ def index_stage(paths, out_path) -> None:
     tables.write_tsv(tables.table_index(paths), out_path)
 
 
-def figures_stage(lesions_path, roc_path, roc_curve_path, calibration_path, out, split_of,
-                  settings) -> None:
+def figures_stage(
+    lesions_path, roc_path, roc_curve_path, calibration_path, out, split_of, settings
+) -> None:
     """out: dict of figure paths (scatter_subject, scatter_slice, bland_altman_subject,
     bland_altman_slice, roc, calibration, bullseye)."""
     lesions = read_lesions(lesions_path)
@@ -142,38 +188,54 @@ def figures_stage(lesions_path, roc_path, roc_curve_path, calibration_path, out,
     for level in agreement.LEVELS:
         wide = agreement.paired_burden(lesions, measure, level)
         wide["split"] = wide["subject"].map(split_of)
-        figures.scatter_regression(wide, out[f"scatter_{level}"], measure, level, splits,
-                                   classes)
-        figures.bland_altman_plot(wide, out[f"bland_altman_{level}"], measure, level, splits,
-                                  classes)
+        figures.scatter_regression(wide, out[f"scatter_{level}"], measure, level, splits, classes)
+        figures.bland_altman_plot(
+            wide, out[f"bland_altman_{level}"], measure, level, splits, classes
+        )
     summary = pd.read_csv(roc_path, sep="\t")
     figures.roc_plot(pd.read_csv(roc_curve_path, sep="\t"), summary, out["roc"])
-    figures.calibration_plot(pd.read_csv(calibration_path, sep="\t"), summary,
-                             out["calibration"])
+    figures.calibration_plot(pd.read_csv(calibration_path, sep="\t"), summary, out["calibration"])
     regions = agreement.lesion_regions(lesions)
     segments = regions[(regions["region"] == "segment") & (regions["class"] == "total")]
-    segments = segments.assign(split=segments["subject"].map(split_of),
-                               value=segments[measure])[["split", "source", "region_id", "value"]]
+    segments = segments.assign(split=segments["subject"].map(split_of), value=segments[measure])[
+        ["split", "source", "region_id", "value"]
+    ]
     figures.bullseye_plot(segments, out["bullseye"], measure, splits)
 
 
-def panels_stage(split, similarity_slices_path, paired_paths, prediction_paths, out_path,
-                 metric: str = "ssim_crop") -> None:
+def panels_stage(
+    split,
+    similarity_slices_path,
+    paired_paths,
+    prediction_paths,
+    out_path,
+    metric: str = "ssim_crop",
+) -> None:
     per_slice = pd.read_csv(similarity_slices_path, sep="\t", dtype={"subject": str})
     per_slice = per_slice[per_slice["subject"].isin(list(paired_paths))]
     cases = panels.pick_cases(per_slice, metric)
-    panels.panel_figure(cases, paired_paths, prediction_paths, out_path,
-                        f"{split}: best, median and worst slice by {metric}", metric)
+    panels.panel_figure(
+        cases,
+        paired_paths,
+        prediction_paths,
+        out_path,
+        f"{split}: best, median and worst slice by {metric}",
+        metric,
+    )
 
 
-def reader_package_stage(paired_paths, prediction_paths, package_dir, key_path,
-                         settings) -> None:
+def reader_package_stage(paired_paths, prediction_paths, package_dir, key_path, settings) -> None:
     cases = []
     for subject in tqdm(paired_paths, desc="reading cases"):
-        cases += readers.reading_cases(subject, paired_paths[subject], prediction_paths[subject],
-                                       settings["slices_per_subject"])
-    key = readers.build_reading_package(cases, package_dir, key_path, settings["items"],
-                                        settings["seed"], settings["zoom"])
+        cases += readers.reading_cases(
+            subject,
+            paired_paths[subject],
+            prediction_paths[subject],
+            settings["slices_per_subject"],
+        )
+    key = readers.build_reading_package(
+        cases, package_dir, key_path, settings["items"], settings["seed"], settings["zoom"]
+    )
     log.info("reading package: %d images of %d subjects", len(key), len(paired_paths))
 
 
@@ -181,7 +243,8 @@ def reader_analysis_stage(sheet_paths, key_path, out, settings) -> None:
     """out: dict with reader_comparison, reader_agreement tables and readers figure."""
     key = pd.read_csv(key_path, sep="\t", dtype={"case_code": str, "subject": str})
     comparison, agreement_table = readers.analyse_reader_study(
-        list(sheet_paths), key, settings["items"], settings["min_readers"])
+        list(sheet_paths), key, settings["items"], settings["min_readers"]
+    )
     tables.write_tsv(comparison, out["reader_comparison"])
     tables.write_tsv(agreement_table, out["reader_agreement"])
     figures.reader_plot(comparison, out["readers"])

@@ -19,8 +19,10 @@ PAPER = {
     ("pearson_r", "intermediate"): {"internal_test": 0.759, "external_test": 0.712},
     ("auc", "total"): {"internal_test": 0.906, "external_test": 0.895},
 }
-PAPER_NOTE = ("paper: 777 images / 129 subjects (internal), 1055 / 198 (external); the paper "
-              "numbers are shown beside both of our levels")
+PAPER_NOTE = (
+    "paper: 777 images / 129 subjects (internal), 1055 / 198 (external); the paper "
+    "numbers are shown beside both of our levels"
+)
 
 
 def format_estimate(estimate, low=np.nan, high=np.nan, digits: int = 3) -> str:
@@ -39,12 +41,18 @@ def write_tsv(table: pd.DataFrame, path) -> None:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
 
 
-def summary_table(agreement: pd.DataFrame, roc: pd.DataFrame, similarity: pd.DataFrame,
-                  splits=SPLITS, truth: str = "lge") -> pd.DataFrame:
+def summary_table(
+    agreement: pd.DataFrame,
+    roc: pd.DataFrame,
+    similarity: pd.DataFrame,
+    splits=SPLITS,
+    truth: str = "lge",
+) -> pd.DataFrame:
     """One row per headline result, columns per split: ours (with 95 % CI), the paper's, n.
 
     Slice-level Pearson r and AUC use their subject-clustered bootstrap CIs.
     """
+
     def pick(table, **where):
         mask = np.ones(len(table), bool)
         for column, value in where.items():
@@ -56,15 +64,45 @@ def summary_table(agreement: pd.DataFrame, roc: pd.DataFrame, similarity: pd.Dat
     for lesion_class in ("hyperintense", "intermediate"):
         for level in ("slice", "subject"):
             ci_stat = "pearson_r_clustered" if level == "slice" else "pearson_r"
-            specs.append((f"Pearson r, {lesion_class} burden", lesion_class, level, "agreement",
-                          ci_stat, ("pearson_r", lesion_class), None))
+            specs.append(
+                (
+                    f"Pearson r, {lesion_class} burden",
+                    lesion_class,
+                    level,
+                    "agreement",
+                    ci_stat,
+                    ("pearson_r", lesion_class),
+                    None,
+                )
+            )
         specs += [
-            (f"ICC(2,1), {lesion_class} burden", lesion_class, "subject", "agreement", "icc2_1",
-             None, None),
-            (f"OLS slope, {lesion_class} burden", lesion_class, "subject", "agreement",
-             "ols_slope", None, None),
-            (f"Bland-Altman bias, {lesion_class} burden", lesion_class, "subject", "agreement",
-             "ba_bias", None, None),
+            (
+                f"ICC(2,1), {lesion_class} burden",
+                lesion_class,
+                "subject",
+                "agreement",
+                "icc2_1",
+                None,
+                None,
+            ),
+            (
+                f"OLS slope, {lesion_class} burden",
+                lesion_class,
+                "subject",
+                "agreement",
+                "ols_slope",
+                None,
+                None,
+            ),
+            (
+                f"Bland-Altman bias, {lesion_class} burden",
+                lesion_class,
+                "subject",
+                "agreement",
+                "ba_bias",
+                None,
+                None,
+            ),
         ]
     # The AUC against `truth` (default: real-LGE quantification), and against the expert or
     # ground-truth labels where the ROC table has them (the label test is free of the
@@ -74,16 +112,29 @@ def summary_table(agreement: pd.DataFrame, roc: pd.DataFrame, similarity: pd.Dat
         auc_truths.append(("truth", "AUC vs labels, enhancement probability"))
     for auc_truth, label in auc_truths:
         for level in ("slice", "subject"):
-            specs.append((label, "total", level, "roc",
-                          "auc_clustered" if level == "slice" else "auc", ("auc", "total"),
-                          auc_truth))
+            specs.append(
+                (
+                    label,
+                    "total",
+                    level,
+                    "roc",
+                    "auc_clustered" if level == "slice" else "auc",
+                    ("auc", "total"),
+                    auc_truth,
+                )
+            )
     rows = []
     for label, lesion_class, level, source, statistic, paper_key, roc_truth in specs:
         row = {"result": label, "level": level}
         for split in splits:
             if source == "agreement":
-                hit = pick(agreement, split=split, level=level, statistic=statistic,
-                           **{"class": lesion_class})
+                hit = pick(
+                    agreement,
+                    split=split,
+                    level=level,
+                    statistic=statistic,
+                    **{"class": lesion_class},
+                )
             else:
                 hit = pick(roc, split=split, level=level, statistic=statistic, truth=roc_truth)
             if len(hit):
@@ -93,15 +144,19 @@ def summary_table(agreement: pd.DataFrame, roc: pd.DataFrame, similarity: pd.Dat
                 row[f"{split}_note"] = h["note"] if isinstance(h["note"], str) else ""
             else:
                 row[split], row[f"{split}_n"], row[f"{split}_note"] = "n/a", "0", "no data"
-            row[f"{split}_paper"] = (f"{PAPER[paper_key][split]:.3f}" if paper_key in PAPER
-                                     else "")
+            row[f"{split}_paper"] = f"{PAPER[paper_key][split]:.3f}" if paper_key in PAPER else ""
         rows.append(row)
     for metric in ("ssim_crop", "psnr_crop", "mae_crop", "ssim_myo"):
-        row = {"result": f"{metric.split('_')[0].upper()} ({metric.split('_')[1]}), mean (SD)",
-               "level": "subject"}
+        row = {
+            "result": f"{metric.split('_')[0].upper()} ({metric.split('_')[1]}), mean (SD)",
+            "level": "subject",
+        }
         for split in splits:
-            hit = pick(similarity, split=split, level="subject", metric=metric) if len(
-                similarity) else similarity
+            hit = (
+                pick(similarity, split=split, level="subject", metric=metric)
+                if len(similarity)
+                else similarity
+            )
             if len(hit) and np.isfinite(hit.iloc[0]["mean"]):
                 h = hit.iloc[0]
                 sd = f" ({h['sd']:.3f})" if np.isfinite(h["sd"]) else ""
@@ -110,8 +165,9 @@ def summary_table(agreement: pd.DataFrame, roc: pd.DataFrame, similarity: pd.Dat
                 row[split], row[f"{split}_n"] = "n/a", "0"
             row[f"{split}_note"], row[f"{split}_paper"] = "", ""
         rows.append(row)
-    columns = ["result", "level"] + [f"{s}{suffix}" for s in splits
-                                     for suffix in ("", "_paper", "_n", "_note")]
+    columns = ["result", "level"] + [
+        f"{s}{suffix}" for s in splits for suffix in ("", "_paper", "_n", "_note")
+    ]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
@@ -136,7 +192,13 @@ def table_index(paths) -> pd.DataFrame:
     for path in map(Path, paths):
         table = pd.read_csv(path, sep="\t")
         name = path.name.removesuffix(".tsv")
-        rows.append({"table": name, "path": str(path), "rows": len(table),
-                     "columns": len(table.columns),
-                     "description": TABLE_DESCRIPTIONS.get(name, "")})
+        rows.append(
+            {
+                "table": name,
+                "path": str(path),
+                "rows": len(table),
+                "columns": len(table.columns),
+                "description": TABLE_DESCRIPTIONS.get(name, ""),
+            }
+        )
     return pd.DataFrame(rows, columns=["table", "path", "rows", "columns", "description"])

@@ -35,8 +35,9 @@ class SegmentSpec:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         problems = []
         if len(self.strides) != len(self.channels) - 1:
-            problems.append(f"strides {self.strides} must have one entry fewer than channels"
-                            f" {self.channels}")
+            problems.append(
+                f"strides {self.strides} must have one entry fewer than channels {self.channels}"
+            )
         factor = int(np.prod(self.strides)) if self.strides else 1
         if any(s % factor for s in self.image_size):
             problems.append(f"image_size {self.image_size} must be divisible by {factor}")

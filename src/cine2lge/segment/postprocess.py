@@ -22,8 +22,16 @@ from cine2lge.segment.net import CLASSES
 
 BLOOD, MYO, RV = (CLASSES.index(n) for n in ("blood_pool", "myocardium", "right_ventricle"))
 EIGHT = np.ones((3, 3), dtype=bool)  # foreground connectivity; the background is 4-connected
-QC_COLUMNS = ["slice", "status", "ring_closed", "closing_px", "myocardium_px", "blood_pool_px",
-              "right_ventricle_px", "removed_px"]
+QC_COLUMNS = [
+    "slice",
+    "status",
+    "ring_closed",
+    "closing_px",
+    "myocardium_px",
+    "blood_pool_px",
+    "right_ventricle_px",
+    "removed_px",
+]
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,7 @@ def enclosed_cavity(ring_yx: np.ndarray) -> np.ndarray:
 
 
 def disk(radius_px: int) -> np.ndarray:
-    y, x = np.ogrid[-radius_px:radius_px + 1, -radius_px:radius_px + 1]
+    y, x = np.ogrid[-radius_px : radius_px + 1, -radius_px : radius_px + 1]
     return x * x + y * y <= radius_px * radius_px
 
 
@@ -67,7 +75,7 @@ def close_ring(myo_yx: np.ndarray, settings: PostprocessSettings) -> tuple[np.nd
         # Pad so that closing near the crop edge is not cut by the border.
         padded = np.pad(myo_yx, radius + 1)
         closed = ndimage.binary_closing(padded, structure=disk(radius))
-        closed = closed[radius + 1:-radius - 1, radius + 1:-radius - 1] | myo_yx
+        closed = closed[radius + 1 : -radius - 1, radius + 1 : -radius - 1] | myo_yx
         if enclosed_cavity(closed).sum() >= settings.min_cavity_px:
             return closed, radius
     return myo_yx, -1
@@ -93,8 +101,11 @@ def clean_slice(classes_yx: np.ndarray, settings: PostprocessSettings) -> tuple[
                 if k != main and sizes[k - 1] <= settings.max_wall_hole_px:
                     myo |= labelled == k
             blood = labelled == main
-            record = {"status": "ok" if radius == 0 else "repaired", "ring_closed": True,
-                      "closing_px": radius}
+            record = {
+                "status": "ok" if radius == 0 else "repaired",
+                "ring_closed": True,
+                "closing_px": radius,
+            }
         else:
             blood = largest_component((classes_yx == BLOOD) & ~myo)
             record = {"status": "open", "ring_closed": False, "closing_px": -1}
@@ -112,8 +123,9 @@ def clean_slice(classes_yx: np.ndarray, settings: PostprocessSettings) -> tuple[
     return out, record
 
 
-def clean_stack(classes_syx: np.ndarray,
-                settings: PostprocessSettings) -> tuple[np.ndarray, pd.DataFrame]:
+def clean_stack(
+    classes_syx: np.ndarray, settings: PostprocessSettings
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Post-process every slice of (slice, y, x); QC table with one row per slice."""
     cleaned = np.zeros(np.shape(classes_syx), dtype=np.uint8)
     records = []
@@ -128,8 +140,12 @@ def collect_qc(qc_paths: list[str], table_path: str) -> pd.DataFrame:
     from cine2lge.io import atomic_path
 
     tables = [pd.read_csv(path, sep="\t") for path in qc_paths]
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
-        columns=["subject", "slice", "source_slice", "frame", *QC_COLUMNS[1:], "quantified"]
+    table = (
+        pd.concat(tables, ignore_index=True)
+        if tables
+        else pd.DataFrame(
+            columns=["subject", "slice", "source_slice", "frame", *QC_COLUMNS[1:], "quantified"]
+        )
     )
     with atomic_path(table_path) as tmp:
         table.to_csv(tmp, sep="\t", index=False)

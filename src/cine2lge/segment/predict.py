@@ -33,16 +33,24 @@ def load_segmenter(weights: str | Path, device: torch.device | None = None):
     ckpt.verify_sha256(weights)
     state, metadata = ckpt.load_weights(weights)
     if metadata.get("format") != WEIGHTS_FORMAT or "spec" not in metadata:
-        raise ValueError(f"segmentation weights {weights}: format {metadata.get('format')!r},"
-                         f" expected {WEIGHTS_FORMAT!r} (not a cine2lge segmentation model)")
+        raise ValueError(
+            f"segmentation weights {weights}: format {metadata.get('format')!r},"
+            f" expected {WEIGHTS_FORMAT!r} (not a cine2lge segmentation model)"
+        )
     spec = SegmentSpec.from_json(metadata["spec"])
     model = build_segmenter(spec)
     model.load_state_dict(state)
     return model.to(device or torch.device("cpu")).eval(), spec, metadata
 
 
-def segment_cine(model: torch.nn.Module, cine_styx: np.ndarray, phase_fraction: float,
-                 settings: PostprocessSettings, device: torch.device, batch_size: int = 64):
+def segment_cine(
+    model: torch.nn.Module,
+    cine_styx: np.ndarray,
+    phase_fraction: float,
+    settings: PostprocessSettings,
+    device: torch.device,
+    batch_size: int = 64,
+):
     """(arrays for masks.npz, QC table) of one subject's cine crops (slice, time, y, x)."""
     n_slices, n_frames = cine_styx.shape[:2]
     images = cine_styx.reshape(n_slices * n_frames, 1, *cine_styx.shape[2:]).astype(np.float32)
@@ -66,18 +74,27 @@ def segment_cine(model: torch.nn.Module, cine_styx: np.ndarray, phase_fraction: 
     return arrays, pd.concat(tables, ignore_index=True).sort_values(["slice", "frame"])
 
 
-def predict_subject(subject: str, paired_path: str | Path, weights: str | Path,
-                    masks_path: str | Path, qc_path: str | Path, phase_fraction: float,
-                    postprocess: dict, use_gpu: bool = False, threads: int | None = None,
-                    batch_size: int = 64) -> pd.DataFrame:
+def predict_subject(
+    subject: str,
+    paired_path: str | Path,
+    weights: str | Path,
+    masks_path: str | Path,
+    qc_path: str | Path,
+    phase_fraction: float,
+    postprocess: dict,
+    use_gpu: bool = False,
+    threads: int | None = None,
+    batch_size: int = 64,
+) -> pd.DataFrame:
     """Stage entry: segment one subject's cine crops; write masks.npz and qc.tsv."""
     set_threads(threads)
     device = pick_device(use_gpu)
     model, spec, _ = load_segmenter(weights, device)
     with np.load(paired_path) as paired:
         cine_styx = paired["cine_styx"]
-        slice_index = (paired["slice_index"] if "slice_index" in paired
-                       else np.arange(len(cine_styx)))
+        slice_index = (
+            paired["slice_index"] if "slice_index" in paired else np.arange(len(cine_styx))
+        )
     if tuple(cine_styx.shape[2:]) != spec.image_size:
         raise ValueError(
             f"subject {subject}: {paired_path}: cine crops {cine_styx.shape[2:]} do not match"
@@ -92,7 +109,13 @@ def predict_subject(subject: str, paired_path: str | Path, weights: str | Path,
     with atomic_path(qc_path) as tmp:
         qc.to_csv(tmp, sep="\t", index=False)
     used = qc[qc["quantified"]]
-    log.info("subject %s: %d slices x %d frames on %s; quantified frame %d: %s", subject,
-             cine_styx.shape[0], cine_styx.shape[1], device, int(arrays["frame"]),
-             used["status"].value_counts().to_dict())
+    log.info(
+        "subject %s: %d slices x %d frames on %s; quantified frame %d: %s",
+        subject,
+        cine_styx.shape[0],
+        cine_styx.shape[1],
+        device,
+        int(arrays["frame"]),
+        used["status"].value_counts().to_dict(),
+    )
     return qc

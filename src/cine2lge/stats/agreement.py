@@ -54,8 +54,16 @@ def ols(reference, test, ci_level: float = 0.95) -> dict:
     """OLS of `test` on `reference` (statsmodels): slope, intercept with t-based CIs, R²."""
     x, y = _paired(reference, test)
     n = len(x)
-    keys = ["slope", "slope_ci_low", "slope_ci_high", "intercept", "intercept_ci_low",
-            "intercept_ci_high", "r2", "p_slope"]
+    keys = [
+        "slope",
+        "slope_ci_low",
+        "slope_ci_high",
+        "intercept",
+        "intercept_ci_low",
+        "intercept_ci_high",
+        "r2",
+        "p_slope",
+    ]
     out = {"n": n, **dict.fromkeys(keys, NAN), "note": ""}
     if n < 3:
         out["note"] = f"n={n} < 3 pairs"
@@ -66,10 +74,14 @@ def ols(reference, test, ci_level: float = 0.95) -> dict:
     fit = sm.OLS(y, sm.add_constant(x)).fit()
     ci = fit.conf_int(alpha=1 - ci_level)
     out.update(
-        intercept=float(fit.params[0]), intercept_ci_low=float(ci[0, 0]),
-        intercept_ci_high=float(ci[0, 1]), slope=float(fit.params[1]),
-        slope_ci_low=float(ci[1, 0]), slope_ci_high=float(ci[1, 1]),
-        r2=float(fit.rsquared), p_slope=float(fit.pvalues[1]),
+        intercept=float(fit.params[0]),
+        intercept_ci_low=float(ci[0, 0]),
+        intercept_ci_high=float(ci[0, 1]),
+        slope=float(fit.params[1]),
+        slope_ci_low=float(ci[1, 0]),
+        slope_ci_high=float(ci[1, 1]),
+        r2=float(fit.rsquared),
+        p_slope=float(fit.pvalues[1]),
     )
     return out
 
@@ -80,17 +92,29 @@ def clustered_ols_slope(reference, test, clusters, ci_level: float = 0.95) -> di
     x, y = np.asarray(reference, float), np.asarray(test, float)
     groups = np.unique(np.asarray(clusters), return_inverse=True)[1]
     n_groups = int(groups.max()) + 1 if len(groups) else 0
-    out = {"slope": NAN, "ci_low": NAN, "ci_high": NAN, "p": NAN, "n_clusters": n_groups,
-           "note": ""}
+    out = {
+        "slope": NAN,
+        "ci_low": NAN,
+        "ci_high": NAN,
+        "p": NAN,
+        "n_clusters": n_groups,
+        "note": "",
+    }
     if n_groups < 3 or np.ptp(x) == 0:
-        out["note"] = (f"{n_groups} subjects < 3" if n_groups < 3 else
-                       "constant reference: slope undefined")
+        out["note"] = (
+            f"{n_groups} subjects < 3" if n_groups < 3 else "constant reference: slope undefined"
+        )
         return out
-    fit = sm.OLS(y, sm.add_constant(x)).fit(cov_type="cluster", cov_kwds={"groups": groups},
-                                             use_t=True)
+    fit = sm.OLS(y, sm.add_constant(x)).fit(
+        cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
+    )
     ci = fit.conf_int(alpha=1 - ci_level)
-    out.update(slope=float(fit.params[1]), ci_low=float(ci[1, 0]), ci_high=float(ci[1, 1]),
-               p=float(fit.pvalues[1]))
+    out.update(
+        slope=float(fit.params[1]),
+        ci_low=float(ci[1, 0]),
+        ci_high=float(ci[1, 1]),
+        p=float(fit.pvalues[1]),
+    )
     return out
 
 
@@ -102,8 +126,18 @@ def bland_altman(reference, test, ci_level: float = 0.95) -> dict:
     """
     x, y = _paired(reference, test)
     n = len(x)
-    keys = ["bias", "bias_ci_low", "bias_ci_high", "sd_diff", "loa_low", "loa_low_ci_low",
-            "loa_low_ci_high", "loa_high", "loa_high_ci_low", "loa_high_ci_high"]
+    keys = [
+        "bias",
+        "bias_ci_low",
+        "bias_ci_high",
+        "sd_diff",
+        "loa_low",
+        "loa_low_ci_low",
+        "loa_low_ci_high",
+        "loa_high",
+        "loa_high_ci_low",
+        "loa_high_ci_high",
+    ]
     out = {"n": n, **dict.fromkeys(keys, NAN), "note": ""}
     if n < 2:
         out["note"] = f"n={n} < 2 pairs"
@@ -114,9 +148,16 @@ def bland_altman(reference, test, ci_level: float = 0.95) -> dict:
     se_bias, se_loa = sd / np.sqrt(n), sd * np.sqrt(3.0 / n)
     lo, hi = bias - 1.96 * sd, bias + 1.96 * sd
     out.update(
-        bias=bias, bias_ci_low=bias - t * se_bias, bias_ci_high=bias + t * se_bias, sd_diff=sd,
-        loa_low=lo, loa_low_ci_low=lo - t * se_loa, loa_low_ci_high=lo + t * se_loa,
-        loa_high=hi, loa_high_ci_low=hi - t * se_loa, loa_high_ci_high=hi + t * se_loa,
+        bias=bias,
+        bias_ci_low=bias - t * se_bias,
+        bias_ci_high=bias + t * se_bias,
+        sd_diff=sd,
+        loa_low=lo,
+        loa_low_ci_low=lo - t * se_loa,
+        loa_low_ci_high=lo + t * se_loa,
+        loa_high=hi,
+        loa_high_ci_low=hi - t * se_loa,
+        loa_high_ci_high=hi + t * se_loa,
     )
     if sd == 0:
         out["note"] = "all differences equal"
@@ -133,8 +174,17 @@ def icc(ratings_nk, ci_level: float = 0.95) -> dict:
         raise ValueError(f"ratings must be (targets, raters), got shape {r.shape}")
     r = r[np.isfinite(r).all(axis=1)]
     n, k = r.shape
-    keys = ["icc2_1", "icc2_1_ci_low", "icc2_1_ci_high", "icc3_1", "icc3_1_ci_low",
-            "icc3_1_ci_high", "ms_targets", "ms_raters", "ms_error"]
+    keys = [
+        "icc2_1",
+        "icc2_1_ci_low",
+        "icc2_1_ci_high",
+        "icc3_1",
+        "icc3_1_ci_low",
+        "icc3_1_ci_high",
+        "ms_targets",
+        "ms_raters",
+        "ms_error",
+    ]
     out = {"n": n, "k": k, **dict.fromkeys(keys, NAN), "note": ""}
     if n < 2 or k < 2:
         out["note"] = f"need >= 2 targets and >= 2 raters, got {n} x {k}"
@@ -160,8 +210,10 @@ def icc(ratings_nk, ci_level: float = 0.95) -> dict:
     f_obs, df1, df2 = msr / mse, n - 1, (n - 1) * (k - 1)
     f_low = f_obs / stats.f.ppf(1 - alpha / 2, df1, df2)
     f_high = f_obs * stats.f.ppf(1 - alpha / 2, df2, df1)
-    out.update(icc3_1_ci_low=float((f_low - 1) / (f_low + k - 1)),
-               icc3_1_ci_high=float((f_high - 1) / (f_high + k - 1)))
+    out.update(
+        icc3_1_ci_low=float((f_low - 1) / (f_low + k - 1)),
+        icc3_1_ci_high=float((f_high - 1) / (f_high + k - 1)),
+    )
     # ICC(2,1): Satterthwaite df for the rater + error mean square.
     a = k * icc2 / (n * (1 - icc2)) if icc2 < 1 else np.inf
     b = 1 + k * icc2 * (n - 1) / (n * (1 - icc2)) if icc2 < 1 else np.inf
@@ -196,14 +248,24 @@ def cluster_bootstrap(
         drawn = rng.integers(0, len(unique), len(unique))
         estimates[b] = statistic(np.concatenate([members[c] for c in drawn]))
     valid = estimates[np.isfinite(estimates)]
-    out = {"n_clusters": len(unique), "n_boot": n_boot, "n_valid": len(valid),
-           "ci_low": NAN, "ci_high": NAN, "se": NAN, "note": ""}
+    out = {
+        "n_clusters": len(unique),
+        "n_boot": n_boot,
+        "n_valid": len(valid),
+        "ci_low": NAN,
+        "ci_high": NAN,
+        "se": NAN,
+        "note": "",
+    }
     if len(valid) < max(20, n_boot // 2):
         out["note"] = f"only {len(valid)}/{n_boot} bootstrap resamples defined"
         return out
     alpha = 1 - ci_level
-    out.update(ci_low=float(np.quantile(valid, alpha / 2)),
-               ci_high=float(np.quantile(valid, 1 - alpha / 2)), se=float(valid.std(ddof=1)))
+    out.update(
+        ci_low=float(np.quantile(valid, alpha / 2)),
+        ci_high=float(np.quantile(valid, 1 - alpha / 2)),
+        se=float(valid.std(ddof=1)),
+    )
     if len(valid) < n_boot:
         out["note"] = f"{n_boot - len(valid)} undefined resamples skipped"
     return out
@@ -225,8 +287,7 @@ def clustered_pearson_ci(x, y, clusters, n_boot=2000, seed=0, ci_level=0.95) -> 
 def clustered_bias_ci(reference, test, clusters, n_boot=2000, seed=0, ci_level=0.95) -> dict:
     """Cluster-bootstrap CI of the Bland-Altman bias (slices clustered in subjects)."""
     diff = np.asarray(test, float) - np.asarray(reference, float)
-    return cluster_bootstrap(clusters, lambda idx: float(diff[idx].mean()), n_boot, seed,
-                             ci_level)
+    return cluster_bootstrap(clusters, lambda idx: float(diff[idx].mean()), n_boot, seed, ci_level)
 
 
 # --- cohort tables ------------------------------------------------------------------------------
@@ -291,9 +352,14 @@ def agreement_table(
         for split in splits:
             for lesion_class in classes:
                 part = wide[(wide["split"] == split) & (wide["class"] == lesion_class)]
-                base = {"split": split, "class": lesion_class, "level": level,
-                        "measure": measure, "n_subjects": part["subject"].nunique(),
-                        "n": len(part)}
+                base = {
+                    "split": split,
+                    "class": lesion_class,
+                    "level": level,
+                    "measure": measure,
+                    "n_subjects": part["subject"].nunique(),
+                    "n": len(part),
+                }
                 rows += _agreement_rows(part, base, level, n_boot, seed, ci_level)
     return pd.DataFrame(rows)
 
@@ -306,8 +372,16 @@ def _agreement_rows(part, base, level, n_boot, seed, ci_level) -> list[dict]:
     def row(statistic, estimate, low=NAN, high=NAN, p=NAN, method="", note=""):
         if "clustered" not in statistic:
             method += naive
-        return {**base, "statistic": statistic, "estimate": estimate, "ci_low": low,
-                "ci_high": high, "p": p, "method": method, "note": note}
+        return {
+            **base,
+            "statistic": statistic,
+            "estimate": estimate,
+            "ci_low": low,
+            "ci_high": high,
+            "p": p,
+            "method": method,
+            "note": note,
+        }
 
     r = pearson(ref, tst, ci_level)
     fit = ols(ref, tst, ci_level)
@@ -315,23 +389,64 @@ def _agreement_rows(part, base, level, n_boot, seed, ci_level) -> list[dict]:
     icc_values = icc(np.column_stack([ref, tst]), ci_level)
     rows = [
         row("pearson_r", r["r"], r["ci_low"], r["ci_high"], r["p"], "Fisher z", r["note"]),
-        row("ols_slope", fit["slope"], fit["slope_ci_low"], fit["slope_ci_high"],
-            fit["p_slope"], "OLS test ~ reference (t)", fit["note"]),
-        row("ols_intercept", fit["intercept"], fit["intercept_ci_low"],
-            fit["intercept_ci_high"], method="OLS test ~ reference (t)", note=fit["note"]),
+        row(
+            "ols_slope",
+            fit["slope"],
+            fit["slope_ci_low"],
+            fit["slope_ci_high"],
+            fit["p_slope"],
+            "OLS test ~ reference (t)",
+            fit["note"],
+        ),
+        row(
+            "ols_intercept",
+            fit["intercept"],
+            fit["intercept_ci_low"],
+            fit["intercept_ci_high"],
+            method="OLS test ~ reference (t)",
+            note=fit["note"],
+        ),
         row("ols_r2", fit["r2"], method="OLS", note=fit["note"]),
-        row("ba_bias", ba["bias"], ba["bias_ci_low"], ba["bias_ci_high"],
-            method="Bland-Altman (t)", note=ba["note"]),
-        row("ba_loa_low", ba["loa_low"], ba["loa_low_ci_low"], ba["loa_low_ci_high"],
-            method="Bland-Altman 1986 approx. SE", note=ba["note"]),
-        row("ba_loa_high", ba["loa_high"], ba["loa_high_ci_low"], ba["loa_high_ci_high"],
-            method="Bland-Altman 1986 approx. SE", note=ba["note"]),
-        row("icc2_1", icc_values["icc2_1"], icc_values["icc2_1_ci_low"],
-            icc_values["icc2_1_ci_high"], method="ICC(2,1) absolute agreement",
-            note=icc_values["note"]),
-        row("icc3_1", icc_values["icc3_1"], icc_values["icc3_1_ci_low"],
-            icc_values["icc3_1_ci_high"], method="ICC(3,1) consistency",
-            note=icc_values["note"]),
+        row(
+            "ba_bias",
+            ba["bias"],
+            ba["bias_ci_low"],
+            ba["bias_ci_high"],
+            method="Bland-Altman (t)",
+            note=ba["note"],
+        ),
+        row(
+            "ba_loa_low",
+            ba["loa_low"],
+            ba["loa_low_ci_low"],
+            ba["loa_low_ci_high"],
+            method="Bland-Altman 1986 approx. SE",
+            note=ba["note"],
+        ),
+        row(
+            "ba_loa_high",
+            ba["loa_high"],
+            ba["loa_high_ci_low"],
+            ba["loa_high_ci_high"],
+            method="Bland-Altman 1986 approx. SE",
+            note=ba["note"],
+        ),
+        row(
+            "icc2_1",
+            icc_values["icc2_1"],
+            icc_values["icc2_1_ci_low"],
+            icc_values["icc2_1_ci_high"],
+            method="ICC(2,1) absolute agreement",
+            note=icc_values["note"],
+        ),
+        row(
+            "icc3_1",
+            icc_values["icc3_1"],
+            icc_values["icc3_1_ci_low"],
+            icc_values["icc3_1_ci_high"],
+            method="ICC(3,1) consistency",
+            note=icc_values["note"],
+        ),
     ]
     if level == "slice":
         clusters = part["subject"].to_numpy()
@@ -340,11 +455,30 @@ def _agreement_rows(part, base, level, n_boot, seed, ci_level) -> list[dict]:
         method = f"subject-clustered bootstrap ({n_boot}, seed {seed}), percentile"
         slope = clustered_ols_slope(ref, tst, clusters, ci_level)
         rows += [
-            row("ols_slope_clustered", slope["slope"], slope["ci_low"], slope["ci_high"],
-                slope["p"], "OLS with subject-cluster-robust SE (t, G-1 df)", slope["note"]),
-            row("pearson_r_clustered", r["r"], boot_r["ci_low"], boot_r["ci_high"],
-                method=method, note="; ".join(filter(None, [r["note"], boot_r["note"]]))),
-            row("ba_bias_clustered", ba["bias"], boot_bias["ci_low"], boot_bias["ci_high"],
-                method=method, note="; ".join(filter(None, [ba["note"], boot_bias["note"]]))),
+            row(
+                "ols_slope_clustered",
+                slope["slope"],
+                slope["ci_low"],
+                slope["ci_high"],
+                slope["p"],
+                "OLS with subject-cluster-robust SE (t, G-1 df)",
+                slope["note"],
+            ),
+            row(
+                "pearson_r_clustered",
+                r["r"],
+                boot_r["ci_low"],
+                boot_r["ci_high"],
+                method=method,
+                note="; ".join(filter(None, [r["note"], boot_r["note"]])),
+            ),
+            row(
+                "ba_bias_clustered",
+                ba["bias"],
+                boot_bias["ci_low"],
+                boot_bias["ci_high"],
+                method=method,
+                note="; ".join(filter(None, [ba["note"], boot_bias["note"]])),
+            ),
         ]
     return rows

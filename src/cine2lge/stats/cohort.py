@@ -27,6 +27,7 @@ def age_years(value) -> float:
 
 def subject_record(subject: str, row: dict, sidecars: list, n_images: int) -> dict:
     """One subject's Table-1 fields; the first sidecar that has a field wins (cine, then LGE)."""
+
     def first(key):
         for sidecar in sidecars:
             if sidecar.get(key) not in (None, ""):
@@ -83,24 +84,41 @@ def _describe(group: pd.DataFrame) -> dict:
         "age_max": age.max() if len(age) else NAN,
         "age_missing": int(group["age_years"].isna().sum()),
         "n_female": int((group["sex"] == "F").sum()),
-        "pct_female": 100 * (group["sex"] == "F").sum() / sex_known.sum() if sex_known.any()
+        "pct_female": 100 * (group["sex"] == "F").sum() / sex_known.sum()
+        if sex_known.any()
         else NAN,
         "sex_missing": int((~sex_known).sum()),
-        "field_strength": "; ".join(f"{t:g} T: {n}" for t, n in
-                                    fields.value_counts().sort_index().items()),
+        "field_strength": "; ".join(
+            f"{t:g} T: {n}" for t, n in fields.value_counts().sort_index().items()
+        ),
         "vendors": "; ".join(f"{v}: {n}" for v, n in group["vendor"].value_counts().items()),
     }
 
 
 def table1(records: pd.DataFrame, split_order=None) -> pd.DataFrame:
     """Table 1: per split, then per split x site and split x vendor (column `by` says which)."""
-    columns = ["split", "by", "group", "n_subjects", "n_images", "age_mean", "age_sd", "age_min",
-               "age_max", "age_missing", "n_female", "pct_female", "sex_missing",
-               "field_strength", "vendors"]
+    columns = [
+        "split",
+        "by",
+        "group",
+        "n_subjects",
+        "n_images",
+        "age_mean",
+        "age_sd",
+        "age_min",
+        "age_max",
+        "age_missing",
+        "n_female",
+        "pct_female",
+        "sex_missing",
+        "field_strength",
+        "vendors",
+    ]
     if records.empty:
         return pd.DataFrame(columns=columns)
-    order = list(split_order or []) + [s for s in records["split"].unique()
-                                       if s not in (split_order or [])]
+    order = list(split_order or []) + [
+        s for s in records["split"].unique() if s not in (split_order or [])
+    ]
     rows = []
     for split in order:
         part = records[records["split"] == split]

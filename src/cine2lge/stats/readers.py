@@ -29,6 +29,7 @@ SOURCES = ("lge", "lgelike")
 
 # --- package ------------------------------------------------------------------------------------
 
+
 def central_slices(n_slices: int, count: int) -> list[int]:
     """`count` slice indices spread over the middle of the stack (apex and base excluded when
     there are enough slices: they are often partial-volume and unreadable)."""
@@ -36,8 +37,11 @@ def central_slices(n_slices: int, count: int) -> list[int]:
         return []
     count = min(count, n_slices)
     inner = np.arange(1, n_slices - 1) if n_slices > count + 1 else np.arange(n_slices)
-    picks = np.linspace(0, len(inner) - 1, count + 2)[1:-1] if count < len(inner) else np.arange(
-        len(inner))
+    picks = (
+        np.linspace(0, len(inner) - 1, count + 2)[1:-1]
+        if count < len(inner)
+        else np.arange(len(inner))
+    )
     return sorted({int(inner[int(round(p))]) for p in picks})
 
 
@@ -53,17 +57,20 @@ def reading_cases(subject: str, paired_npz, prediction_npz, slices_per_subject: 
     """(subject, slice, source, image_yx) for the central slices of one subject."""
     with np.load(paired_npz) as paired, np.load(prediction_npz) as prediction:
         if "lge_syx" not in paired:
-            raise ValueError(f"{subject}: {paired_npz} has no lge_syx; a reading case needs the "
-                             "real LGE")
+            raise ValueError(
+                f"{subject}: {paired_npz} has no lge_syx; a reading case needs the real LGE"
+            )
         lge, lgelike = paired["lge_syx"], prediction["lgelike_syx"]
         paired_s = paired["paired"] if "paired" in paired else np.ones(len(lge), bool)
     if lge.shape != lgelike.shape:
         raise ValueError(f"{subject}: real LGE {lge.shape} and LGE-like {lgelike.shape} differ")
     # only slices with a real LGE partner (preprocess zeroes the others)
     candidates = np.flatnonzero(paired_s)
-    return [(subject, int(candidates[k]), source, image[candidates[k]])
-            for k in central_slices(len(candidates), slices_per_subject)
-            for source, image in (("lge", lge), ("lgelike", lgelike))]
+    return [
+        (subject, int(candidates[k]), source, image[candidates[k]])
+        for k in central_slices(len(candidates), slices_per_subject)
+        for source, image in (("lge", lge), ("lgelike", lgelike))
+    ]
 
 
 def build_reading_package(cases, package_dir, key_path, items, seed: int = 0, zoom: int = 4):
@@ -82,11 +89,13 @@ def build_reading_package(cases, package_dir, key_path, items, seed: int = 0, zo
         subject, slice_index, source, image = cases[index]
         code = f"C{code_number}"
         Image.fromarray(display_uint8(image, zoom)).save(package_dir / "images" / f"{code}.png")
-        key_rows.append({"case_code": code, "subject": subject, "slice": slice_index,
-                         "source": source})
+        key_rows.append(
+            {"case_code": code, "subject": subject, "slice": slice_index, "source": source}
+        )
     key = pd.DataFrame(key_rows, columns=["case_code", "subject", "slice", "source"])
-    template = pd.DataFrame({"reader": "", "case_code": key["case_code"],
-                             **{item: "" for item in items}, "comment": ""})
+    template = pd.DataFrame(
+        {"reader": "", "case_code": key["case_code"], **{item: "" for item in items}, "comment": ""}
+    )
     template.to_csv(package_dir / "score_sheet_template.tsv", sep="\t", index=False)
     (package_dir / "README.txt").write_text(
         "Blinded reading package. For each image in images/, fill one row of\n"
@@ -100,6 +109,7 @@ def build_reading_package(cases, package_dir, key_path, items, seed: int = 0, zo
 
 
 # --- analysis -----------------------------------------------------------------------------------
+
 
 def read_sheets(paths, items) -> pd.DataFrame:
     """Long table reader, case_code, item, score from returned sheets; scores must be 1-5."""
@@ -115,11 +125,19 @@ def read_sheets(paths, items) -> pd.DataFrame:
             values = pd.to_numeric(sheet[item], errors="coerce")
             bad = sheet.index[values.notna() & ~values.isin(LIKERT)]
             if len(bad):
-                raise ValueError(f"reader sheet {path}: row {bad[0] + 2}, column {item!r}: "
-                                 f"{sheet.loc[bad[0], item]} is not a score 1-5")
+                raise ValueError(
+                    f"reader sheet {path}: row {bad[0] + 2}, column {item!r}: "
+                    f"{sheet.loc[bad[0], item]} is not a score 1-5"
+                )
             sheet[item] = values
-        frames.append(sheet.melt(id_vars=["reader", "case_code"], value_vars=list(items),
-                                 var_name="item", value_name="score").dropna(subset=["score"]))
+        frames.append(
+            sheet.melt(
+                id_vars=["reader", "case_code"],
+                value_vars=list(items),
+                var_name="item",
+                value_name="score",
+            ).dropna(subset=["score"])
+        )
     if not frames:
         return pd.DataFrame(columns=["reader", "case_code", "item", "score"])
     return pd.concat(frames, ignore_index=True)
@@ -145,21 +163,36 @@ def compare_sources(scores: pd.DataFrame, key: pd.DataFrame) -> pd.DataFrame:
     """Per reader and pooled (mean of readers per image): Wilcoxon signed-rank of LGE-like vs
     real LGE scores of the same slice, per item."""
     table = scores.merge(key, on="case_code", how="inner")
-    pooled = table.groupby(["case_code", "subject", "slice", "source", "item"],
-                           as_index=False)["score"].mean().assign(reader="pooled")
+    pooled = (
+        table.groupby(["case_code", "subject", "slice", "source", "item"], as_index=False)["score"]
+        .mean()
+        .assign(reader="pooled")
+    )
     rows = []
     for reader, by_reader in pd.concat([table, pooled]).groupby("reader", sort=False):
         for item, part in by_reader.groupby("item", sort=False):
-            wide = part.pivot_table(index=["subject", "slice"], columns="source",
-                                    values="score").reindex(columns=list(SOURCES)).dropna()
-            statistic, p, method, note = _wilcoxon(wide["lgelike"].to_numpy(),
-                                                   wide["lge"].to_numpy())
-            rows.append({"reader": reader, "item": item, "n_pairs": len(wide),
-                         "median_lgelike": wide["lgelike"].median(),
-                         "median_lge": wide["lge"].median(),
-                         "mean_difference": (wide["lgelike"] - wide["lge"]).mean(),
-                         "wilcoxon_statistic": statistic, "p": p, "method": method,
-                         "note": note})
+            wide = (
+                part.pivot_table(index=["subject", "slice"], columns="source", values="score")
+                .reindex(columns=list(SOURCES))
+                .dropna()
+            )
+            statistic, p, method, note = _wilcoxon(
+                wide["lgelike"].to_numpy(), wide["lge"].to_numpy()
+            )
+            rows.append(
+                {
+                    "reader": reader,
+                    "item": item,
+                    "n_pairs": len(wide),
+                    "median_lgelike": wide["lgelike"].median(),
+                    "median_lge": wide["lge"].median(),
+                    "mean_difference": (wide["lgelike"] - wide["lge"]).mean(),
+                    "wilcoxon_statistic": statistic,
+                    "p": p,
+                    "method": method,
+                    "note": note,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -180,18 +213,45 @@ def inter_reader_agreement(scores: pd.DataFrame) -> pd.DataFrame:
         wide = part.pivot_table(index="case_code", columns="reader", values="score").dropna()
         readers = list(wide.columns)
         for first, second in itertools.combinations(readers, 2):
-            rows.append({"item": item, "readers": f"{first} vs {second}", "n_images": len(wide),
-                         "statistic": "kappa_quadratic",
-                         "estimate": weighted_kappa(wide[first], wide[second]),
-                         "ci_low": NAN, "ci_high": NAN, "note": ""})
+            rows.append(
+                {
+                    "item": item,
+                    "readers": f"{first} vs {second}",
+                    "n_images": len(wide),
+                    "statistic": "kappa_quadratic",
+                    "estimate": weighted_kappa(wide[first], wide[second]),
+                    "ci_low": NAN,
+                    "ci_high": NAN,
+                    "note": "",
+                }
+            )
         values = icc(wide.to_numpy())
         for name in ("icc2_1", "icc3_1"):
-            rows.append({"item": item, "readers": "all", "n_images": len(wide),
-                         "statistic": name, "estimate": values[name],
-                         "ci_low": values[f"{name}_ci_low"], "ci_high": values[f"{name}_ci_high"],
-                         "note": values["note"]})
-    return pd.DataFrame(rows, columns=["item", "readers", "n_images", "statistic", "estimate",
-                                       "ci_low", "ci_high", "note"])
+            rows.append(
+                {
+                    "item": item,
+                    "readers": "all",
+                    "n_images": len(wide),
+                    "statistic": name,
+                    "estimate": values[name],
+                    "ci_low": values[f"{name}_ci_low"],
+                    "ci_high": values[f"{name}_ci_high"],
+                    "note": values["note"],
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "item",
+            "readers",
+            "n_images",
+            "statistic",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "note",
+        ],
+    )
 
 
 NO_SHEETS = "no reader sheets given"
@@ -201,13 +261,16 @@ def analyse_reader_study(sheet_paths, key: pd.DataFrame, items, min_readers: int
     """(comparison table, agreement table). Without sheets both tables hold one row whose note
     says so; with fewer than `min_readers` readers the analysis runs and says that too."""
     if not sheet_paths:
-        return (pd.DataFrame([{"reader": "", "item": "", "note": NO_SHEETS}]),
-                pd.DataFrame([{"item": "", "readers": "", "note": NO_SHEETS}]))
+        return (
+            pd.DataFrame([{"reader": "", "item": "", "note": NO_SHEETS}]),
+            pd.DataFrame([{"item": "", "readers": "", "note": NO_SHEETS}]),
+        )
     scores = read_sheets(sheet_paths, items)
     unknown = set(scores["case_code"]) - set(key["case_code"])
     if unknown:
-        raise ValueError(f"reader sheets name case codes not in the answer key: "
-                         f"{sorted(unknown)[:5]}")
+        raise ValueError(
+            f"reader sheets name case codes not in the answer key: {sorted(unknown)[:5]}"
+        )
     comparison = compare_sources(scores, key)
     agreement = inter_reader_agreement(scores)
     n_readers = scores["reader"].nunique()

@@ -34,8 +34,7 @@ def delong(labels, scores, ci_level: float = 0.95) -> dict:
     y, s = _labels_scores(labels, scores)
     pos, neg = s[y], s[~y]
     m, n = len(pos), len(neg)
-    out = {"n_pos": m, "n_neg": n, "auc": NAN, "se": NAN, "ci_low": NAN, "ci_high": NAN,
-           "note": ""}
+    out = {"n_pos": m, "n_neg": n, "auc": NAN, "se": NAN, "ci_low": NAN, "ci_high": NAN, "note": ""}
     if m == 0 or n == 0:
         out["note"] = f"single class ({m} positive, {n} negative): AUC undefined"
         return out
@@ -46,8 +45,12 @@ def delong(labels, scores, ci_level: float = 0.95) -> dict:
     var = (v10.var(ddof=1) / m if m > 1 else 0.0) + (v01.var(ddof=1) / n if n > 1 else 0.0)
     se = float(np.sqrt(var))
     z = float(stats.norm.ppf(0.5 + ci_level / 2))
-    out.update(auc=float(auc), se=se, ci_low=float(max(0.0, auc - z * se)),
-               ci_high=float(min(1.0, auc + z * se)))
+    out.update(
+        auc=float(auc),
+        se=se,
+        ci_low=float(max(0.0, auc - z * se)),
+        ci_high=float(min(1.0, auc + z * se)),
+    )
     if m < 2 or n < 2:
         out["note"] = "fewer than 2 cases in a class: DeLong variance incomplete"
     return out
@@ -66,8 +69,9 @@ def auc_score(labels, scores) -> float:
 def clustered_auc_ci(labels, scores, clusters, n_boot=2000, seed=0, ci_level=0.95) -> dict:
     """Subject-clustered bootstrap percentile CI of the AUC."""
     y, s = np.asarray(labels).astype(bool), np.asarray(scores, float)
-    return cluster_bootstrap(clusters, lambda idx: auc_score(y[idx], s[idx]), n_boot, seed,
-                             ci_level)
+    return cluster_bootstrap(
+        clusters, lambda idx: auc_score(y[idx], s[idx]), n_boot, seed, ci_level
+    )
 
 
 def roc_points(labels, scores):
@@ -102,8 +106,9 @@ def threshold_metrics(labels, scores, threshold: float, ci_level: float = 0.95) 
             notes.append(f"no {'positive' if name == 'sensitivity' else 'negative'} cases")
             continue
         low, high = proportion_confint(hits, total, alpha=1 - ci_level, method="wilson")
-        out.update({name: hits / total, f"{name}_ci_low": float(low),
-                    f"{name}_ci_high": float(high)})
+        out.update(
+            {name: hits / total, f"{name}_ci_low": float(low), f"{name}_ci_high": float(high)}
+        )
     out["note"] = "; ".join(notes)
     return out
 
@@ -123,13 +128,20 @@ def reliability(labels, probabilities, n_bins: int = 10):
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     bins = np.clip(np.digitize(p, edges[1:-1]), 0, n_bins - 1)
     rows = [
-        {"bin": b, "bin_low": edges[b], "bin_high": edges[b + 1],
-         "mean_predicted": float(p[bins == b].mean()), "observed": float(y[bins == b].mean()),
-         "n": int((bins == b).sum())}
-        for b in range(n_bins) if (bins == b).any()
+        {
+            "bin": b,
+            "bin_low": edges[b],
+            "bin_high": edges[b + 1],
+            "mean_predicted": float(p[bins == b].mean()),
+            "observed": float(y[bins == b].mean()),
+            "n": int((bins == b).sum()),
+        }
+        for b in range(n_bins)
+        if (bins == b).any()
     ]
-    return pd.DataFrame(rows, columns=["bin", "bin_low", "bin_high", "mean_predicted",
-                                       "observed", "n"])
+    return pd.DataFrame(
+        rows, columns=["bin", "bin_low", "bin_high", "mean_predicted", "observed", "n"]
+    )
 
 
 # --- cohort tables ------------------------------------------------------------------------------
@@ -158,29 +170,40 @@ def probability_cases(
     from cine2lge.stats.agreement import lesion_regions
 
     if subject_score not in SUBJECT_SCORES:
-        raise ValueError(f"subject_score must be one of {list(SUBJECT_SCORES)}, got "
-                         f"{subject_score!r}")
+        raise ValueError(
+            f"subject_score must be one of {list(SUBJECT_SCORES)}, got {subject_score!r}"
+        )
     table = lesion_regions(lesions)
     table = table[(table["source"] == truth_source) & (table["class"] == "total")]
     probs = slice_probability.rename(columns={"slice": "region_id", "probability": "score"})
     probs["region_id"] = probs["region_id"].astype(int)
     slices = table[table["region"] == "slice"][["subject", "region_id", "volume_ml"]].merge(
-        probs[["subject", "region_id", "score"]], on=["subject", "region_id"], how="inner")
+        probs[["subject", "region_id", "score"]], on=["subject", "region_id"], how="inner"
+    )
     slices["level"] = "slice"
     subject_scores = probs.groupby("subject", as_index=False)["score"].agg(subject_score)
     subjects = table[table["region"] == "subject"][["subject", "volume_ml"]].merge(
-        subject_scores, on="subject", how="inner")
+        subject_scores, on="subject", how="inner"
+    )
     subjects["level"], subjects["region_id"] = "subject", -1
     cases = pd.concat([slices, subjects], ignore_index=True)
     cases["lesion"] = cases["volume_ml"] > lesion_present_ml
     cases["split"] = cases["subject"].map(split_of)
     cases["truth"] = truth_source
-    return cases[["subject", "split", "truth", "level", "region_id", "score", "lesion",
-                  "volume_ml"]]
+    return cases[
+        ["subject", "split", "truth", "level", "region_id", "score", "lesion", "volume_ml"]
+    ]
 
 
-def roc_table(cases, splits=("internal_test", "external_test"), threshold: float = 0.5,
-              n_boot: int = 2000, seed: int = 0, ci_level: float = 0.95, n_bins: int = 10):
+def roc_table(
+    cases,
+    splits=("internal_test", "external_test"),
+    threshold: float = 0.5,
+    n_boot: int = 2000,
+    seed: int = 0,
+    ci_level: float = 0.95,
+    n_bins: int = 10,
+):
     """Per truth x split x level: AUC (DeLong and, at slice level, clustered bootstrap), sensitivity
     and specificity at the pre-declared `threshold` and at Youden's threshold, Brier score.
     Returns (summary rows, ROC curve points, reliability bins)."""
@@ -191,36 +214,76 @@ def roc_table(cases, splits=("internal_test", "external_test"), threshold: float
         for split in splits:
             part = by_level[by_level["split"] == split]
             y, s = part["lesion"].to_numpy(bool), part["score"].to_numpy(float)
-            base = {"truth": truth, "split": split, "level": level,
-                    "n_subjects": part["subject"].nunique(), "n": len(part),
-                    "n_lesion": int(y.sum())}
+            base = {
+                "truth": truth,
+                "split": split,
+                "level": level,
+                "n_subjects": part["subject"].nunique(),
+                "n": len(part),
+                "n_lesion": int(y.sum()),
+            }
 
             def row(statistic, estimate, low=NAN, high=NAN, method="", note="", base=base):
-                return {**base, "statistic": statistic, "estimate": estimate, "ci_low": low,
-                        "ci_high": high, "method": method, "note": note}
+                return {
+                    **base,
+                    "statistic": statistic,
+                    "estimate": estimate,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "method": method,
+                    "note": note,
+                }
 
             auc = delong(y, s, ci_level)
-            rows.append(row("auc", auc["auc"], auc["ci_low"], auc["ci_high"], "DeLong",
-                            auc["note"]))
+            rows.append(
+                row("auc", auc["auc"], auc["ci_low"], auc["ci_high"], "DeLong", auc["note"])
+            )
             if level == "slice":
                 boot = clustered_auc_ci(y, s, part["subject"].to_numpy(), n_boot, seed, ci_level)
-                rows.append(row("auc_clustered", auc["auc"], boot["ci_low"], boot["ci_high"],
-                                f"subject-clustered bootstrap ({n_boot}, seed {seed})",
-                                "; ".join(filter(None, [auc["note"], boot["note"]]))))
+                rows.append(
+                    row(
+                        "auc_clustered",
+                        auc["auc"],
+                        boot["ci_low"],
+                        boot["ci_high"],
+                        f"subject-clustered bootstrap ({n_boot}, seed {seed})",
+                        "; ".join(filter(None, [auc["note"], boot["note"]])),
+                    )
+                )
             youden = youden_threshold(y, s)
             for label, cut in (("declared", threshold), ("youden", youden)):
                 if not np.isfinite(cut):
-                    rows += [row(f"{m}_{label}", NAN, note="single class: no Youden threshold")
-                             for m in ("sensitivity", "specificity", "threshold")]
+                    rows += [
+                        row(f"{m}_{label}", NAN, note="single class: no Youden threshold")
+                        for m in ("sensitivity", "specificity", "threshold")
+                    ]
                     continue
                 tm = threshold_metrics(y, s, cut, ci_level)
-                rows += [row(f"{m}_{label}", tm[m], tm[f"{m}_ci_low"], tm[f"{m}_ci_high"],
-                             "Wilson", tm["note"]) for m in ("sensitivity", "specificity")]
-                rows.append(row(f"threshold_{label}", cut,
-                                method="in-sample (optimistic)" if label == "youden" else
-                                "pre-declared (config)"))
-            rows.append(row("brier", brier(y, s), method="mean (p - y)^2",
-                            note="" if len(y) else "no cases"))
+                rows += [
+                    row(
+                        f"{m}_{label}",
+                        tm[m],
+                        tm[f"{m}_ci_low"],
+                        tm[f"{m}_ci_high"],
+                        "Wilson",
+                        tm["note"],
+                    )
+                    for m in ("sensitivity", "specificity")
+                ]
+                rows.append(
+                    row(
+                        f"threshold_{label}",
+                        cut,
+                        method="in-sample (optimistic)"
+                        if label == "youden"
+                        else "pre-declared (config)",
+                    )
+                )
+            rows.append(
+                row(
+                    "brier", brier(y, s), method="mean (p - y)^2", note="" if len(y) else "no cases"
+                )
+            )
             fpr, tpr, thr = roc_points(y, s)
             curves.append(pd.DataFrame({**base, "fpr": fpr, "tpr": tpr, "threshold": thr}))
             rel = reliability(y, s, n_bins)
@@ -229,8 +292,12 @@ def roc_table(cases, splits=("internal_test", "external_test"), threshold: float
     summary_columns = columns + ["statistic", "estimate", "ci_low", "ci_high", "method", "note"]
     curve_columns = columns + ["fpr", "tpr", "threshold"]
     bin_columns = columns + ["bin", "bin_low", "bin_high", "mean_predicted", "observed", "n_bin"]
-    curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
-        columns=curve_columns)
+    curves_df = (
+        pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=curve_columns)
+    )
     bins_df = pd.concat(bins, ignore_index=True) if bins else pd.DataFrame(columns=bin_columns)
-    return (pd.DataFrame(rows, columns=summary_columns), curves_df[curve_columns],
-            bins_df.reindex(columns=bin_columns))
+    return (
+        pd.DataFrame(rows, columns=summary_columns),
+        curves_df[curve_columns],
+        bins_df.reindex(columns=bin_columns),
+    )

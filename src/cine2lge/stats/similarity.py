@@ -37,7 +37,10 @@ def slice_similarity(
         "ssim_crop": float(ssim_crop),
         "psnr_crop": psnr(ref, tst, data_range),
         "mae_crop": float(np.mean(np.abs(tst - ref))),
-        "ssim_myo": NAN, "psnr_myo": NAN, "mae_myo": NAN, "myo_pixels": 0,
+        "ssim_myo": NAN,
+        "psnr_myo": NAN,
+        "mae_myo": NAN,
+        "myo_pixels": 0,
     }
     if mask_yx is not None:
         mask = np.asarray(mask_yx, dtype=bool)
@@ -66,14 +69,20 @@ def subject_similarity(
     import pandas as pd
 
     if lge_syx.shape != lgelike_syx.shape:
-        raise ValueError(f"{subject}: real LGE {lge_syx.shape} and LGE-like "
-                         f"{lgelike_syx.shape} differ in shape")
+        raise ValueError(
+            f"{subject}: real LGE {lge_syx.shape} and LGE-like {lgelike_syx.shape} differ in shape"
+        )
     paired_s = np.ones(lge_syx.shape[0], bool) if paired_s is None else np.asarray(paired_s, bool)
     rows = []
     for s in np.flatnonzero(paired_s):
         mask = None if myocardium_syx is None else myocardium_syx[s]
-        rows.append({"subject": subject, "slice": int(s),
-                     **slice_similarity(lge_syx[s], lgelike_syx[s], mask, data_range)})
+        rows.append(
+            {
+                "subject": subject,
+                "slice": int(s),
+                **slice_similarity(lge_syx[s], lgelike_syx[s], mask, data_range),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -102,14 +111,22 @@ def summarise_similarity(per_slice, split_of: dict):
     # PSNR of identical images is inf; keep it out of means rather than poison them
     table[metrics] = table[metrics].replace([np.inf, -np.inf], np.nan)
     rows = []
-    for level, data in (("slice", table),
-                        ("subject", table.groupby(["split", "subject"], as_index=False)[
-                            metrics].mean())):
+    for level, data in (
+        ("slice", table),
+        ("subject", table.groupby(["split", "subject"], as_index=False)[metrics].mean()),
+    ):
         for split, part in data.groupby("split"):
             for metric in metrics:
                 values = part[metric].dropna()
-                rows.append({"split": split, "level": level, "metric": metric,
-                             "n": len(values), "mean": values.mean(),
-                             "sd": values.std(ddof=1) if len(values) > 1 else NAN,
-                             "median": values.median()})
+                rows.append(
+                    {
+                        "split": split,
+                        "level": level,
+                        "metric": metric,
+                        "n": len(values),
+                        "mean": values.mean(),
+                        "sd": values.std(ddof=1) if len(values) > 1 else NAN,
+                        "median": values.median(),
+                    }
+                )
     return pd.DataFrame(rows, columns=["split", "level", "metric", "n", "mean", "sd", "median"])
