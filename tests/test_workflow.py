@@ -71,3 +71,23 @@ def test_ruff_is_clean(repo, command):
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_evaluation_config_builds_its_dag(repo, workdir):
+    """config/evaluate_demo.yaml (the model's quality evaluation) is valid and reaches the
+    summary table with 12 + 12 test subjects and quantification of the test splits only."""
+    result = snakemake(
+        repo,
+        workdir,
+        "-n",
+        "results/tables/summary.tsv",
+        "--configfile",
+        str(repo / "config/evaluate_demo.yaml"),
+    )
+    assert result.returncode == 0, result.stderr
+    stats = dict(
+        line.split()[:2]
+        for line in result.stdout.split("Job stats:")[1].splitlines()
+        if line.strip() and line.split()[-1].isdigit()
+    )
+    assert stats["predict_subject"] == "24" and stats["quantify_lesions"] == "24"
