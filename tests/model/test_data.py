@@ -121,3 +121,19 @@ def test_an_empty_split_loads_as_zero_slices(tmp_path):
     np.save(folder / "labels_nyx.npy", np.zeros((0, 0, 0), np.int16))
     (folder / "manifest.tsv").write_text("row\tsubject\tsite\tslice\tlge_slice\thas_labels\n")
     assert len(load_split(folder, LABEL_SCHEMES, ENHANCEMENT_CLASSES)) == 0
+
+
+def test_shipped_myops_scheme_targets_scar_only(repo):
+    """MyoPS oedema (1220) is T2-defined: myocardium, but neither part of the enhancement target
+    nor an intermediate-intensity lesion of the ground truth."""
+    import yaml
+
+    from cine2lge.quantify.thresholds import truth_masks
+
+    config = yaml.safe_load((repo / "config/config.yaml").read_text())
+    scheme = config["label_schemes"]["myops"]
+    assert enhancement_labels(scheme, config["model"]["enhancement_classes"]) == [2221]
+    labels = np.array([[200, 1220, 2221, 500]], np.int16)
+    truth = truth_masks(labels, scheme, np.isin(labels, scheme["myocardium"]))
+    assert truth["hyperintense"].tolist() == [[False, False, True, False]]
+    assert not truth["intermediate"].any()
