@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from monai.data import get_track_meta, set_track_meta
 from monai.transforms import (
     Compose,
     RandAdjustContrastd,
@@ -66,3 +67,18 @@ def augmentation(
     if noise_prob > 0 and noise_std > 0:
         transforms.append(RandGaussianNoised(image_key, prob=noise_prob, std=noise_std))
     return Compose(transforms)
+
+
+def augment_batch(transform: Compose, batch: dict[str, np.ndarray], seed: int) -> None:
+    """Apply `transform` in place to every sample of `batch` (arrays of equal length, each
+    sample channel-first), the random state set from `seed`: the same seed, the same batch."""
+    transform.set_random_state(seed=seed % 2**32)
+    tracking = get_track_meta()
+    set_track_meta(False)  # plain tensors: 3x faster, and no metadata is needed here
+    try:
+        for i in range(len(next(iter(batch.values())))):
+            out = transform({key: array[i] for key, array in batch.items()})
+            for key, array in batch.items():
+                array[i] = np.asarray(out[key])
+    finally:
+        set_track_meta(tracking)

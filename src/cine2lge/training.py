@@ -227,10 +227,11 @@ class ResumableTrainer:
                         )
                 if rows:
                     self._append_metrics(rows)
+                saved = None
                 if self.step % s.checkpoint_every == 0 or self.step == s.steps:
-                    self.save_checkpoint()
+                    saved = self.save_checkpoint()
                 if stop.signal_name:
-                    where = self.save_checkpoint()
+                    where = saved or self.save_checkpoint()  # this step's, written once
                     raise TrainingPreempted(
                         f"{self.job} stopped by {stop.signal_name} after step {self.step} of"
                         f" {s.steps}; checkpoint saved to {where}; rerun the same command (or"

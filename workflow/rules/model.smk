@@ -12,12 +12,7 @@ TRAINED_WEIGHTS = "results/model/train/model.safetensors"
 MODEL_WEIGHTS = (
     TRAINED_WEIGHTS if MODEL["weights"] == "train" else workflow_file(MODEL["weights"])
 )
-# Chunks are fixed by sheet order, so adding subjects at the end keeps earlier chunks valid.
-_CHUNK = MODEL["subjects_per_chunk"]
-MODEL_CHUNKS = {
-    f"chunk{i // _CHUNK:04d}": MODEL_SUBJECTS[i : i + _CHUNK]
-    for i in range(0, len(MODEL_SUBJECTS), _CHUNK)
-}
+MODEL_CHUNKS = chunked(MODEL_SUBJECTS, MODEL["subjects_per_chunk"])
 CHUNK_OF = {s: chunk for chunk, members in MODEL_CHUNKS.items() for s in members}
 
 

@@ -23,11 +23,7 @@ SIDECARS = {
 # Image similarity is computed for chunks of `model.subjects_per_chunk` report subjects (in sheet
 # order, like the inference chunks), one job per chunk instead of one per subject: fewer jobs keep
 # the DAG of large cohorts quick to build.
-_SIMILARITY_CHUNK = config["model"]["subjects_per_chunk"]
-SIMILARITY_CHUNKS = {
-    f"chunk{i // _SIMILARITY_CHUNK:04d}": REPORT_SUBJECTS[i : i + _SIMILARITY_CHUNK]
-    for i in range(0, len(REPORT_SUBJECTS), _SIMILARITY_CHUNK)
-}
+SIMILARITY_CHUNKS = chunked(REPORT_SUBJECTS, config["model"]["subjects_per_chunk"])
 
 
 rule report_similarity_chunk:

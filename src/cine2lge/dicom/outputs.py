@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 
 ROOT = "results/ingest"
+# Sheet column of each ingest role; `cine` is required (sheet schema), the others optional.
+ROLE_COLUMNS = {"cine": "cine", "lge": "lge", "labels": "myo"}
 
 
 def subject_roles(row: dict) -> tuple[str, ...]:
     """The roles a sheet row gives: cine always, lge with `lge`, labels with `myo`."""
-    return (
-        ("cine",) + (("lge",) if row.get("lge") else ()) + (("labels",) if row.get("myo") else ())
-    )
+    return tuple(role for role, column in ROLE_COLUMNS.items() if role == "cine" or row.get(column))
 
 
 def output_patterns(roles: tuple[str, ...], subject: str = "{subject}", root: str = ROOT) -> dict:
@@ -41,8 +41,7 @@ def ingest_paths(row: dict, subject: str, root: str = ROOT) -> dict[str, str]:
 
 def ingest_sources(row: dict) -> dict[str, str]:
     """Input paths by role (cine; lge, labels where the row gives them) of the ingest job."""
-    columns = {"cine": "cine", "lge": "lge", "labels": "myo"}
-    return {role: row[columns[role]] for role in subject_roles(row)}
+    return {role: row[ROLE_COLUMNS[role]] for role in subject_roles(row)}
 
 
 def series_uids(row: dict) -> dict[str, str]:

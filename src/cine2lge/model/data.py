@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from monai.data import get_track_meta, set_track_meta
 from monai.transforms import Compose
 
+from cine2lge.augment import augment_batch
 from cine2lge.augment import augmentation as shared_augmentation
 
 DATASET_FILES = {"cine": "cine_ntyx.npy", "lge": "lge_nyx.npy", "labels": "labels_nyx.npy"}
@@ -165,18 +165,8 @@ class BatchSource:
         cine, lge, enhancement = self.data.take(np.sort(self.indices(step)))
         mask = enhancement.astype(np.float32)
         if self.transform is not None:
-            self.transform.set_random_state(seed=step_seed(self.seed, step, stream=2) % 2**32)
-            tracking = get_track_meta()
-            set_track_meta(False)  # plain tensors: 3x faster, and no metadata is needed here
-            try:
-                for i in range(len(cine)):
-                    out = self.transform(
-                        {"cine": cine[i], "lge": lge[i][None], "mask": mask[i][None]}
-                    )
-                    cine[i] = np.asarray(out["cine"])
-                    lge[i] = np.asarray(out["lge"])[0]
-                    mask[i] = np.asarray(out["mask"])[0]
-            finally:
-                set_track_meta(tracking)
+            # [:, None]: channel-first views, so the transform writes into lge and mask
+            batch = {"cine": cine, "lge": lge[:, None], "mask": mask[:, None]}
+            augment_batch(self.transform, batch, step_seed(self.seed, step, stream=2))
         target = to_target(lge, mask > 0.5)
         return torch.from_numpy(np.ascontiguousarray(cine)), torch.from_numpy(target)

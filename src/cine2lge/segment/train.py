@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monai.data import get_track_meta, set_track_meta
 from monai.losses import DiceCELoss
 from monai.transforms import Compose
 
+from cine2lge.augment import augment_batch
 from cine2lge.augment import augmentation as shared_augmentation
 from cine2lge.io import atomic_path
 from cine2lge.model import checkpoint as ckpt
@@ -165,16 +165,8 @@ class SegmentBatches:
         images = self.data.images_nyx[index].copy()
         classes = self.data.classes_nyx[index][:, None].astype(np.float32)
         if self.transform is not None:
-            self.transform.set_random_state(seed=step_seed(self.seed, step, stream=2) % 2**32)
-            tracking = get_track_meta()
-            set_track_meta(False)  # plain tensors: faster, and no metadata is needed here
-            try:
-                for i in range(len(images)):
-                    out = self.transform({"image": images[i], "classes": classes[i]})
-                    images[i] = np.asarray(out["image"])
-                    classes[i] = np.asarray(out["classes"])
-            finally:
-                set_track_meta(tracking)
+            batch = {"image": images, "classes": classes}
+            augment_batch(self.transform, batch, step_seed(self.seed, step, stream=2))
         return (
             torch.from_numpy(np.ascontiguousarray(images)),
             torch.from_numpy(np.rint(classes).astype(np.int64)),
