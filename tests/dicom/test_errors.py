@@ -107,6 +107,19 @@ def test_non_parallel_slice_is_an_error(tmp_path, cine):
         run(tmp_path / "s", tmp_path)
 
 
+@pytest.mark.parametrize("name", ["0000_first", "zzzz_last"])
+def test_the_odd_file_is_blamed_wherever_it_sorts(tmp_path, cine, name):
+    """File names are often hashes: the reference plane is the majority's, not the first file's."""
+    _, expected = cine
+    path = _file_at(expected, 1, 2)
+    ds = pydicom.dcmread(path)
+    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    path.unlink()
+    ds.save_as(tmp_path / "s" / name)
+    with pytest.raises(IngestError, match=rf"file {name}: non-parallel slices"):
+        run(tmp_path / "s", tmp_path)
+
+
 def test_slice_gap_is_filled_and_reported(tmp_path, cine):
     _, expected = cine
     for t in range(6):

@@ -10,7 +10,7 @@ slice (trigger times differ slightly between slices on real scanners).
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -54,15 +54,33 @@ class Volume:
         return self.data_tsyx[0].T
 
 
+def _reference_frame(frames: list[Frame], cfg: dict) -> Frame:
+    """The frame most others agree with, so the odd file out is the one blamed.
+
+    File order is arbitrary (often hashed names), so "the first file" could be the bad one.
+    """
+    normals = frame_normals(frames)
+    parallel = np.abs(normals @ normals.T) >= np.cos(np.radians(cfg["max_angle_deg"]))
+    shape = Counter((f.rows, f.columns) for f in frames)
+    spacing = Counter(tuple(np.round(f.pixel_spacing, 3)) for f in frames)
+    votes = [
+        parallel[i].sum()
+        + shape[(f.rows, f.columns)]
+        + spacing[tuple(np.round(f.pixel_spacing, 3))]
+        for i, f in enumerate(frames)
+    ]
+    return frames[int(np.argmax(votes))]
+
+
 def _check_consistent(frames: list[Frame], subject: str, cfg: dict) -> np.ndarray:
-    first = frames[0]
+    first = _reference_frame(frames, cfg)
     normal = slice_normal(np.array(first.orientation))
     angles = np.degrees(np.arccos(np.clip(np.abs(frame_normals(frames) @ normal), 0, 1)))
     for frame, angle in zip(frames, angles, strict=True):
         if (frame.rows, frame.columns) != (first.rows, first.columns):
             raise IngestError(
                 f"subject {subject}: file {frame.name}: inconsistent matrix {frame.rows}x"
-                f"{frame.columns}, the series' first file {first.name} is {first.rows}x"
+                f"{frame.columns}, most files (e.g. {first.name}) are {first.rows}x"
                 f"{first.columns}"
             )
         if frame.pixel_spacing != first.pixel_spacing and (
@@ -71,12 +89,14 @@ def _check_consistent(frames: list[Frame], subject: str, cfg: dict) -> np.ndarra
         ):
             raise IngestError(
                 f"subject {subject}: file {frame.name}: inconsistent PixelSpacing"
-                f" {frame.pixel_spacing}, first file {first.name} has {first.pixel_spacing}"
+                f" {frame.pixel_spacing}, most files (e.g. {first.name}) have"
+                f" {first.pixel_spacing}"
             )
         if angle > cfg["max_angle_deg"]:
             raise IngestError(
                 f"subject {subject}: file {frame.name}: non-parallel slices, its plane is"
-                f" {angle:.1f} deg from that of {first.name} (limit {cfg['max_angle_deg']} deg)"
+                f" {angle:.1f} deg from that of most files (e.g. {first.name}, limit"
+                f" {cfg['max_angle_deg']} deg)"
             )
     return normal
 
