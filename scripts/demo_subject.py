@@ -10,4 +10,5 @@ with to_file(snakemake.log[0]):
         labels_path=snakemake.output.labels,
         truth_path=snakemake.output.truth,
         cine_labels_path=snakemake.output.cine_labels,
+        t2=snakemake.params.get("t2", False),
     )

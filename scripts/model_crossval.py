@@ -63,6 +63,7 @@ spec = ModelSpec.from_config(
     model_config["diffusion"],
     subjects[0].condition_scyx.shape[1],
     subjects[0].condition_scyx.shape[2:],
+    extra_conditions=["t2"] if args.t2 else [],
 )
 predict = model_config["predict"]
 sampling = Sampling(

@@ -11,4 +11,5 @@ with to_file(snakemake.log[0]):
         lge=snakemake.input.get("lge"),
         labels=snakemake.input.get("labels"),
         myocardium_labels=snakemake.params.myocardium,
+        t2=snakemake.input.get("t2"),
     )

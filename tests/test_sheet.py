@@ -23,8 +23,11 @@ def label_schemes(repo):
 def test_shipped_sheet_is_the_default_demo_cohort(repo):
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     shipped = read_sheet(repo / config["subjects"])
-    expected = demo_sheet(config["demo"]["n_subjects"])
-    pd.testing.assert_frame_equal(shipped.reset_index(drop=True), expected)
+    expected = demo_sheet(config["demo"]["n_subjects"], t2=config["demo"]["t2"])
+    shipped = shipped.reset_index(drop=True)
+    pd.testing.assert_frame_equal(shipped[list(expected.columns)], expected)
+    # read_sheet adds the optional columns the file lacks, empty.
+    assert (shipped.drop(columns=expected.columns) == "").all().all()
 
 
 def test_demo_splits_are_stable_when_the_cohort_grows():
@@ -35,6 +38,21 @@ def test_demo_splits_are_stable_when_the_cohort_grows():
     external = large[large["split"] == "external_test"]
     assert set(external["site"]) == {"siteC"}
     assert "siteC" not in set(large.loc[large["split"] != "external_test", "site"])
+
+
+def test_demo_sheet_with_t2_names_the_study_folder(schemas, label_schemes):
+    sheet = validate_sheet(demo_sheet(3, t2=True), schemas / "subjects.schema.yaml", label_schemes)
+    assert list(sheet["t2"]) == list(sheet["cine"]) == list(sheet["lge"])
+    assert list(sheet.columns[4:6]) == ["lge", "t2"]
+    plain = validate_sheet(demo_sheet(3), schemas / "subjects.schema.yaml", label_schemes)
+    assert set(plain["t2"]) == {""}
+
+
+def test_t2_series_column_is_validated(schemas, label_schemes):
+    sheet = demo_sheet(2, t2=True)
+    sheet["t2_series"] = ["1.2.3;1.2.4", 5]
+    with pytest.raises(SheetError, match="row 2 .*column 't2_series'"):
+        validate_sheet(sheet, schemas / "subjects.schema.yaml", label_schemes)
 
 
 def test_valid_sheet_is_indexed_by_subject(schemas, label_schemes):

@@ -8,7 +8,7 @@ import jsonschema
 import pandas as pd
 import yaml
 
-OPTIONAL_COLUMNS = ("lge", "myo", "label_scheme")
+OPTIONAL_COLUMNS = ("lge", "t2", "myo", "label_scheme")
 
 
 class SheetError(ValueError):

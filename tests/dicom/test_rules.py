@@ -1,6 +1,7 @@
 """Stage test: the ingest rules on a small sheet in a temporary directory — a subject with cine,
 LGE and labels, one with a cine only, one with a cine and labels on its grid (no LGE), and (with
---keep-going) one whose study is broken. One job per subject, one rule per role set."""
+--keep-going) one whose study is broken, and one with a cine and a T2-STIR (optional role t2).
+One job per subject, one rule per role set."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from .fixtures import write_study
+from .fixtures import SeriesSpec, write_single_frame, write_study
 
 BIN = Path(sys.executable).parent
 
@@ -34,6 +35,10 @@ def test_ingest_rules_on_a_small_sheet(repo, tmp_path):
     cine_labels = np.zeros(cine.volume.shape[:3], np.int16)
     cine_labels[2:5, 3:7, 0:2] = 1
     nib.save(nib.Nifti1Image(cine_labels, cine.affine), tmp_path / "studies" / "S04_myo.nii.gz")
+    write_study(tmp_path / "studies" / "S05", seed=9)
+    stir = SeriesSpec(description="SA T2 STIR", number=9, n_slices=5, n_phases=1, seed=19)
+    stir.inversion_time_ms = 170.0
+    t2 = write_single_frame(tmp_path / "studies" / "S05", stir, cine=False)
     sheet = pd.DataFrame(
         [
             [
@@ -48,11 +53,13 @@ def test_ingest_rules_on_a_small_sheet(repo, tmp_path):
             ["S02", "predict", "siteA", "studies/S02", "", "", "demo"],
             ["S03", "predict", "siteA", "studies/S03", "", "", "demo"],
             ["S04", "predict", "siteA", "studies/S04", "", "studies/S04_myo.nii.gz", "demo"],
+            ["S05", "predict", "siteA", "studies/S05", "", "", "demo"],
         ],
         columns=["subject", "split", "site", "cine", "lge", "myo", "label_scheme"],
     )
+    sheet["t2"] = ["", "", "", "", "studies/S05"]
     sheet.to_csv(tmp_path / "config" / "sheet.tsv", sep="\t", index=False)
-    subjects = ("S01", "S02", "S03", "S04")
+    subjects = ("S01", "S02", "S03", "S04", "S05")
     command = [
         str(BIN / "snakemake"),
         "-s",
@@ -74,6 +81,7 @@ def test_ingest_rules_on_a_small_sheet(repo, tmp_path):
         ("ingest_cine_lge_labels", "S01"),
         ("ingest_cine", "S02"),
         ("ingest_cine_labels", "S04"),
+        ("ingest_cine_t2", "S05"),
     ]:
         assert re.search(
             rf"rule {rule}:\n(?:    .*\n)*?    wildcards: subject={subject}\n", output
@@ -103,6 +111,15 @@ def test_ingest_rules_on_a_small_sheet(repo, tmp_path):
     assert "subject S03: study folder" in log and "no readable DICOM image among 1 files" in log
     assert not (out / "S03" / "qc.json").exists()
     assert (tmp_path / "benchmarks" / "ingest" / "S01.tsv").is_file()
+    assert sorted(p.name for p in (out / "S05").iterdir() if not p.name.startswith(".")) == [
+        "cine.json",
+        "cine.nii.gz",
+        "qc.json",
+        "t2.json",
+        "t2.nii.gz",
+    ]
+    np.testing.assert_array_equal(nib.load(out / "S05" / "t2.nii.gz").dataobj, t2.volume)
+    assert json.loads((out / "S05" / "qc.json").read_text())["t2"]["role"] == "t2"
 
 
 def test_ingest_outputs_follow_the_sheet_row():
@@ -127,9 +144,61 @@ def test_ingest_outputs_follow_the_sheet_row():
     assert output_patterns(("cine",))["cine"] == "results/ingest/{subject}/cine.nii.gz"
     assert ingest_sources({"cine": "c", "lge": "", "myo": "m"}) == {"cine": "c", "labels": "m"}
     assert ingest_sources(full) == {"cine": "a", "lge": "a", "labels": "m.nii.gz"}
-    assert series_uids({"cine": "a", "lge_series": "1.2;1.3"}) == {"cine": "", "lge": "1.2;1.3"}
+    assert series_uids({"cine": "a", "lge_series": "1.2;1.3"}) == {
+        "cine": "",
+        "lge": "1.2;1.3",
+        "t2": "",
+    }
     rows = {"S1": full, "S2": {"cine": "b", "lge": "", "myo": ""}, "S3": full}
     assert subjects_by_roles(rows) == {("cine", "lge", "labels"): ["S1", "S3"], ("cine",): ["S2"]}
+
+
+def test_t2_role_follows_the_sheet_row_and_names_its_rule():
+    from cine2lge.dicom.outputs import (
+        ingest_paths,
+        ingest_sources,
+        output_patterns,
+        series_uids,
+        subject_roles,
+        subjects_by_roles,
+    )
+
+    full = {"cine": "a", "lge": "a", "t2": "a", "myo": "m.nii.gz", "t2_series": "1.9"}
+    assert subject_roles(full) == ("cine", "lge", "t2", "labels")
+    paths = ingest_paths(full, "S1")
+    assert list(paths) == [
+        "cine",
+        "cine_json",
+        "lge",
+        "lge_json",
+        "t2",
+        "t2_json",
+        "labels",
+        "qc",
+    ]
+    assert (paths["t2"], paths["t2_json"]) == (
+        "results/ingest/S1/t2.nii.gz",
+        "results/ingest/S1/t2.json",
+    )
+    assert output_patterns(("cine", "t2"))["t2"] == "results/ingest/{subject}/t2.nii.gz"
+    assert ingest_sources({"cine": "c", "t2": "t.nii.gz"}) == {"cine": "c", "t2": "t.nii.gz"}
+    assert series_uids(full)["t2"] == "1.9"
+    rows = {
+        "S1": full,
+        "S2": {"cine": "b", "lge": "b", "t2": "", "myo": "m"},
+        "S3": {"cine": "c", "t2": "c"},
+        "S4": full,
+    }
+    groups = subjects_by_roles(rows)
+    assert groups == {
+        ("cine", "lge", "t2", "labels"): ["S1", "S4"],
+        ("cine", "lge", "labels"): ["S2"],
+        ("cine", "t2"): ["S3"],
+    }
+    # Every subject in exactly one group; rule names are valid identifiers.
+    assert sorted(s for members in groups.values() for s in members) == sorted(rows)
+    names = ["ingest_" + "_".join(roles) for roles in groups]
+    assert names[0] == "ingest_cine_lge_t2_labels" and all(n.isidentifier() for n in names)
 
 
 def test_subjects_regex_matches_exactly_its_subjects():

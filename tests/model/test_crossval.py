@@ -50,7 +50,9 @@ def test_weights_with_fewer_conditioning_channels_start_a_model_that_ignores_the
     tmp_path, tiny_spec
 ):
     trained, path = _shipped(tmp_path, tiny_spec)
-    wider = replace(tiny_spec, condition_channels=tiny_spec.condition_channels + 1)
+    wider = replace(
+        tiny_spec, condition_channels=tiny_spec.condition_channels + 1, extra_conditions=("t2",)
+    )
     model = build_unet(wider).eval()
     load_initial_weights(model, wider, path)
     x = torch.randn(2, 2 + tiny_spec.condition_channels, *tiny_spec.image_size)
@@ -69,6 +71,10 @@ def test_weights_of_another_network_are_refused(tmp_path, tiny_spec):
     fewer = replace(tiny_spec, condition_channels=1)
     with pytest.raises(ValueError, match="does not fit the configured"):
         load_initial_weights(build_unet(fewer), fewer, path)
+    # One more cine frame is not an appended contrast: the frames would shift meaning.
+    more_frames = replace(tiny_spec, condition_channels=tiny_spec.condition_channels + 1)
+    with pytest.raises(ValueError, match="does not fit the configured"):
+        load_initial_weights(build_unet(more_frames), more_frames, path)
 
 
 def test_trainer_fine_tunes_from_the_given_weights(

@@ -17,7 +17,7 @@ N_SLICES = 8
 SUBJECTS = ("demo0001", "demo0008")
 
 
-def generate(root: Path, subject: str, seed: int = SEED) -> dict:
+def generate(root: Path, subject: str, seed: int = SEED, t2: bool = False) -> dict:
     folder = root / subject
     write_subject(
         subject,
@@ -27,6 +27,7 @@ def generate(root: Path, subject: str, seed: int = SEED) -> dict:
         folder / "truth" / "truth.json",
         cine_labels_path=folder / "truth" / "cine_labels.nii.gz",
         n_slices=N_SLICES,
+        t2=t2,
     )
     series = defaultdict(list)
     for path in sorted((folder / "dicom").iterdir()):
@@ -52,5 +53,6 @@ def generated(demo_root) -> dict:
 
 
 def series_of(record: dict, kind: str) -> list:
-    """[(path, dataset)] of one series kind (cine, lge, fourch, localiser) from truth's UIDs."""
+    """[(path, dataset)] of one series kind (cine, lge, t2, fourch, localiser) from truth's
+    UIDs."""
     return record["series"][record["truth"]["series_instance_uids"][kind]]

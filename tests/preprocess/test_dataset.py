@@ -10,7 +10,7 @@ from cine2lge.io import save_npz
 from cine2lge.preprocess.dataset import assemble_dataset
 
 
-def _subject(path, n_slices, paired, labels=True, value=0.0):
+def _subject(path, n_slices, paired, labels=True, value=0.0, t2_paired=None):
     arrays = {
         "cine_styx": np.full((n_slices, 2, 4, 4), value, np.float32),
         "slice_index": np.arange(n_slices),
@@ -20,6 +20,9 @@ def _subject(path, n_slices, paired, labels=True, value=0.0):
     }
     if labels:
         arrays["labels_syx"] = np.full((n_slices, 4, 4), 2221, np.int16)
+    if t2_paired is not None:
+        arrays["t2_paired"] = np.asarray(t2_paired)
+        arrays["t2_syx"] = np.where(arrays["t2_paired"][:, None, None], value + 0.3, 0.0)
     save_npz(path, **arrays)
     return path
 
@@ -97,3 +100,42 @@ def test_model_stage_reads_the_dataset(tmp_path):
     split = data.load_split(tmp_path / "train", schemes, ["hyperintense"], default_scheme="demo")
     assert len(split) == 2
     assert split.enhancement_syx.all()
+
+
+def test_t2_enters_the_dataset_when_a_subject_has_it(tmp_path):
+    """Subjects without T2 (or slices without a T2 partner) get zeros and has_t2 False."""
+    entry = {"site": "s1", "label_scheme": "demo"}
+    subjects = [
+        {
+            **entry,
+            "subject": "a",
+            "npz": _subject(
+                tmp_path / "a.npz", 3, [True, True, True], value=0.1, t2_paired=[True, False, True]
+            ),
+        },
+        {**entry, "subject": "b", "npz": _subject(tmp_path / "b.npz", 2, [True, True])},
+    ]
+    table = assemble_dataset(subjects, tmp_path / "train")
+    t2 = np.load(tmp_path / "train/t2_nyx.npy")
+    np.testing.assert_allclose(t2[:, 0, 0], [0.4, 0.0, 0.4, 0.0, 0.0])
+    assert list(table["has_t2"]) == [True, False, True, False, False]
+    data = pytest.importorskip("cine2lge.model.data")
+    schemes = {"demo": {"myocardium": [2, 4, 5], "hyperintense": [5]}}
+    split = data.load_split(tmp_path / "train", schemes, ["hyperintense"], extra_conditions=["t2"])
+    condition, _, _ = split.take(np.arange(5))
+    assert condition.shape == (5, 3, 4, 4) and split.condition_channels == 3
+    np.testing.assert_allclose(condition[:, 2, 0, 0], t2[:, 0, 0])
+
+
+def test_cine_only_dataset_has_no_t2_and_the_model_gets_zeros(tmp_path, caplog):
+    entry = {"subject": "a", "site": "s1", "label_scheme": "demo"}
+    assemble_dataset(
+        [{**entry, "npz": _subject(tmp_path / "a.npz", 2, [True, True])}], tmp_path / "train"
+    )
+    assert not (tmp_path / "train/t2_nyx.npy").exists()
+    data = pytest.importorskip("cine2lge.model.data")
+    schemes = {"demo": {"myocardium": [2, 4, 5], "hyperintense": [5]}}
+    split = data.load_split(tmp_path / "train", schemes, ["hyperintense"], extra_conditions=["t2"])
+    condition, _, _ = split.take(np.arange(2))
+    assert condition.shape == (2, 3, 4, 4) and not condition[:, 2].any()
+    assert "no subject of this split has a `t2` column" in caplog.text

@@ -149,3 +149,32 @@ def test_montage_png(phantom_subject, tmp_path):
 
     height, width = matplotlib.image.imread(path).shape[:2]
     assert height > width  # 8 rows x 3 columns
+
+
+def test_t2_is_paired_and_cropped_like_the_lge(tmp_path):
+    """A T2 stack on the LGE's slices gets the LGE's crops: with the LGE volume itself as the
+    "T2", t2_syx equals lge_syx (same pairing, registration and normalisation)."""
+    _, paths = write_ring_phantom(tmp_path)
+    result = preprocess_subject(
+        "ring01",
+        paths["cine"],
+        settings(),
+        paths["lge"],
+        paths["labels"],
+        [2, 5],
+        t2_path=paths["lge"],
+    )
+    assert result.arrays["t2_paired"].all()
+    np.testing.assert_allclose(result.arrays["t2_syx"], result.arrays["lge_syx"], atol=1e-6)
+    rows = zip(result.geometry["t2"]["rows"], result.geometry["lge"]["rows"], strict=True)
+    for t2_row, lge_row in rows:
+        assert t2_row["source_slice"] == lge_row["source_slice"]
+        np.testing.assert_allclose(t2_row["crop_to_world"], lge_row["crop_to_world"], atol=1e-6)
+
+
+def test_t2_without_lge_still_conditions_inference(tmp_path):
+    _, paths = write_ring_phantom(tmp_path)
+    cine_only = preprocess_subject("ring01", paths["cine"], settings(), t2_path=paths["lge"])
+    assert "lge_syx" not in cine_only.arrays
+    assert cine_only.arrays["t2_syx"].shape == (8, 64, 64) and cine_only.arrays["t2_paired"].all()
+    assert cine_only.arrays["t2_syx"].max() == 1.0

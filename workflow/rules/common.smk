@@ -16,7 +16,8 @@ validate(config, "../schemas/config.schema.yaml")
 
 SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
 if config["subjects"] == "demo":
-    _sheet, _source = demo_sheet(config["demo"]["n_subjects"]), "demo"
+    _sheet = demo_sheet(config["demo"]["n_subjects"], t2=config["demo"]["t2"])
+    _source = "demo"
 else:
     _sheet, _source = read_sheet(config["subjects"]), config["subjects"]
 SHEET = validate_sheet(

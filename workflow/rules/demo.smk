@@ -1,4 +1,9 @@
 # The synthetic demo cohort: one whole DICOM study and its ground truth per subject.
+# The T2 series (demo.t2) is a param only when on: a new param would make Snakemake rerun
+# (and retrain on) every existing demo study.
+DEMO_PARAMS = {"seed": config["demo"]["seed"]} | (
+    {"t2": True} if config["demo"]["t2"] else {}
+)
 
 
 rule demo_subject:
@@ -19,7 +24,7 @@ rule demo_subject:
         mem_mb=lambda wc, attempt: 1000 * attempt,
         runtime=10,
     params:
-        seed=config["demo"]["seed"],
+        **DEMO_PARAMS,
     script:
         "../../scripts/demo_subject.py"
 

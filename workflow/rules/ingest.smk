@@ -1,9 +1,9 @@
 # Stage: ingest (see docs/architecture.md): DICOM study folders (or NIfTI) -> NIfTI volumes,
-# de-identified sidecars and QC. One job per subject ingests all of its roles (cine; LGE and
-# labels where the sheet gives `lge`/`myo`): few jobs keep the DAG of large cohorts fast to build.
-# A rule has a fixed list of outputs, so there is one rule per role set present in the sheet,
-# ingest_<roles> (ingest_cine, ingest_cine_lge, ingest_cine_labels, ingest_cine_lge_labels),
-# each limited to its subjects. Downstream stages ask ingest_outputs(subject) for the outputs
+# de-identified sidecars and QC. One job per subject ingests all of its roles (cine; LGE, T2 and
+# labels where the sheet gives `lge`/`t2`/`myo`): few jobs keep the DAG of large cohorts fast to
+# build. A rule has a fixed list of outputs, so there is one rule per role set present in the
+# sheet, ingest_<roles> (ingest_cine, ingest_cine_lge, ingest_cine_labels, ingest_cine_lge_labels,
+# ingest_cine_lge_t2_labels, ...), each limited to its subjects. Downstream stages ask ingest_outputs(subject) for the outputs
 # their subject has.
 from cine2lge.dicom.outputs import (
     ingest_paths,
@@ -16,7 +16,8 @@ from cine2lge.dicom.outputs import (
 
 INGEST = "results/ingest"
 # ingest_outputs(subject): that subject's ingest outputs by name (cine, cine_json, qc; lge,
-# lge_json when the sheet gives `lge`; labels when it gives `myo`), for downstream inputs.
+# lge_json when the sheet gives `lge`; t2, t2_json with `t2`; labels with `myo`), for downstream
+# inputs.
 ingest_outputs = lambda subject: ingest_paths(ROWS[subject], subject, INGEST)
 SUBJECTS_BY_ROLES = subjects_by_roles(ROWS)
 

@@ -4,9 +4,14 @@ PREPROCESS = "results/preprocess"
 DATASET_SPLITS = ("train", "val")
 
 
-# Ingest volumes of each subject: the LGE only when its sheet row has `lge`, labels only with `myo`.
+# Ingest volumes of each subject: the LGE only when its sheet row has `lge`, labels only with
+# `myo`, T2 only with `t2`.
 PREPROCESS_INPUTS = {
-    s: {k: v for k, v in ingest_outputs(s).items() if k in ("cine", "lge", "labels")}
+    s: {
+        k: v
+        for k, v in ingest_outputs(s).items()
+        if k in ("cine", "lge", "labels", "t2")
+    }
     for s in SUBJECTS
 }
 # Subjects of a training split that can give paired slices (those with LGE), in sheet order.

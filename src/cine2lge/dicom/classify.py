@@ -1,8 +1,10 @@
-"""Which series of a study is the short-axis cine, which the short-axis LGE.
+"""Which series of a study is the short-axis cine, which the short-axis LGE, which the T2.
 
 Rules (the config `ingest` section tunes them; docs/architecture.md summarises them):
-1. A series is a *stack* when all its frames are parallel; localisers (ImageType LOCALIZER or a
-   SeriesDescription matching `exclude_description`) and non-parallel series are never chosen.
+1. A series is a *stack* when all its frames are parallel; localisers and parametric maps
+   (ImageType LOCALIZER, an ImageType value ending in MAP such as "T2 MAP", or a
+   SeriesDescription matching `exclude_description`: "T2 map", "T2map", "T1_MAP_SAX",
+   "mapping", MOLLI) and non-parallel series are never chosen.
 2. A stack is *cine* when its slice positions carry >= `min_cine_phases` trigger times, *single*
    when every position holds exactly one frame.
 3. Single-position cine series sharing orientation, matrix, spacing and phase count, and
@@ -16,9 +18,16 @@ Rules (the config `ingest` section tunes them; docs/architecture.md summarises t
 5. Short-axis LGE: explicit UIDs (sheet column `lge_series`) win; otherwise single-phase stacks
    with an InversionTime or a description matching `lge_description`, >= `min_lge_slices`
    positions, within `lge_max_angle_deg` of the cine's slice normal (long-axis LGE excluded).
+   A stack named like a T2 (`t2_description`) counts only when its name also matches
+   `lge_description`: a T2-STIR carries an InversionTime too, so the InversionTime alone does
+   not make it an LGE, while a name saying LGE ("LGE T2-prep PSIR") outweighs one saying T2.
    Among several: first the kind listed first in `lge_prefer` (psir | magnitude), then the most
    slices, then the latest SeriesNumber.
-"""
+6. Short-axis T2-weighted stack (optional role `t2`): explicit UIDs (sheet column `t2_series`)
+   win; otherwise single-phase stacks whose description matches `t2_description` and not
+   `lge_description` (the one that names both is the LGE, rule 5), >= `min_lge_slices`
+   positions, within `lge_max_angle_deg` of the cine's slice normal. Among several: the most
+   slices, then the latest SeriesNumber. T2 maps are excluded by rule 1."""
 
 from __future__ import annotations
 
@@ -35,7 +44,10 @@ from cine2lge.geometry import slice_normal
 DEFAULTS = {
     "cine_description": "",
     "lge_description": r"(?i)(lge|psir|\bde\b|delay|late|viab|mde|pssr|enhanc)",
-    "exclude_description": r"(?i)(locali[sz]er|scout|survey|3[- ]?plane|pilot|\bmap\b|molli)",
+    "t2_description": r"(?i)(t2(?!\s*\*|\s*star)|stir|tirm|tse|fse|haste|o?edema)",
+    "exclude_description": (
+        r"(?i)(locali[sz]er|scout|survey|3[- ]?plane|pilot|map(s|ping)?(?![a-z])|molli)"
+    ),
     "lge_prefer": ["magnitude", "psir"],
     "min_cine_phases": 5,
     "min_slices": 3,
@@ -106,8 +118,11 @@ def _is_psir(series: Series) -> bool:
 
 
 def _is_localiser(series: Series, exclude: str) -> bool:
-    return "LOCALIZER" in series.image_type or bool(
-        exclude and re.search(exclude, series.description)
+    """A localiser or a parametric map (ImageType "T2 MAP", "T1MAP", ...): never chosen."""
+    return (
+        "LOCALIZER" in series.image_type
+        or any(value.endswith("MAP") for value in series.image_type)
+        or bool(exclude and re.search(exclude, series.description))
     )
 
 
@@ -250,8 +265,10 @@ def choose_lge(
     stacks = candidate_stacks(study, cfg)
 
     def looks_like_lge(stack: Stack) -> bool:
-        has_ti = any((f.inversion_time_ms or 0) > 0 for f in stack.frames[:1])
         named = bool(re.search(cfg["lge_description"], stack.description))
+        if _named_t2(stack, cfg):  # a T2-STIR has an InversionTime too
+            return named
+        has_ti = any((f.inversion_time_ms or 0) > 0 for f in stack.frames[:1])
         return has_ti or named
 
     lges = [
@@ -283,10 +300,53 @@ def choose_lge(
     return chosen
 
 
+def _named_t2(stack: Stack, cfg: dict) -> bool:
+    return bool(cfg["t2_description"] and re.search(cfg["t2_description"], stack.description))
+
+
+def choose_t2(
+    study: Study,
+    subject: str,
+    overrides: dict | None = None,
+    uids: list[str] | None = None,
+    cine_normal: np.ndarray | None = None,
+) -> Stack:
+    """The short-axis T2-weighted stack of a study (rule 6 of the module docstring)."""
+    cfg = settings(overrides)
+    if uids:
+        return _explicit(study, uids, subject, "t2", cfg)
+    stacks = candidate_stacks(study, cfg)
+    t2s = [
+        s
+        for s in stacks
+        if s.kind == "single"
+        and s.n_positions >= cfg["min_lge_slices"]
+        and _named_t2(s, cfg)
+        and not re.search(cfg["lge_description"], s.description)
+    ]
+    if cine_normal is not None:
+        t2s = [s for s in t2s if angle_deg(s.normal, cine_normal) <= cfg["lge_max_angle_deg"]]
+    if not t2s:
+        raise IngestError(
+            f"subject {subject}: study {study.folder}: no short-axis T2-weighted stack found"
+            f" (single-phase stack of >= {cfg['min_lge_slices']} positions with a description"
+            f" matching {cfg['t2_description']!r} and not {cfg['lge_description']!r}); set"
+            f" ingest.t2_description or the sheet column t2_series; candidate stacks:"
+            f" {_listing(stacks)}"
+        )
+    chosen = max(t2s, key=lambda stack: (stack.n_positions, stack.number))
+    if len(t2s) > 1:
+        chosen.notes.append(
+            f"{len(t2s)} T2 candidates ({_listing(t2s)}): chose most slices, latest SeriesNumber"
+        )
+    return chosen
+
+
 def stray_slices(study: Study, stack: Stack, overrides: dict | None = None) -> list[str]:
     """Single-phase images of other series that would fill a slot of `stack`'s slice grid (one
     step beyond either end, or a gap): an LGE slice stored in a series of its own, or a file whose
-    SeriesInstanceUID was damaged. Returned as descriptions for warnings."""
+    SeriesInstanceUID was damaged. Returned as descriptions for warnings. Localisers, maps and
+    series named like a T2 (rule 6) are other acquisitions, not strays."""
     cfg = settings(overrides)
     first, normal = stack.frames[0], stack.normal
     used = np.sort(np.array([f.position_lps for f in stack.frames]) @ normal)
@@ -294,7 +354,12 @@ def stray_slices(study: Study, stack: Stack, overrides: dict | None = None) -> l
     chosen = {s.uid for s in stack.series}
     found = []
     for series in study.series.values():
-        if series.uid in chosen or describe([series], cfg).kind != "single":
+        if series.uid in chosen or _is_localiser(series, cfg["exclude_description"]):
+            continue
+        stack = describe([series], cfg)
+        if stack.kind != "single" or (
+            _named_t2(stack, cfg) and not re.search(cfg["lge_description"], stack.description)
+        ):
             continue
         for frame in series.frames:
             if (frame.rows, frame.columns) != (first.rows, first.columns) or angle_deg(

@@ -1,7 +1,8 @@
 """Stage entry points: one source (DICOM study folder or NIfTI) -> NIfTI + sidecar + QC part.
 
-`ingest_series` handles the cine and the LGE (role "cine" | "lge"), `ingest_labels` copies a
-label map after checking it lies on the LGE grid, `ingest_qc` merges the QC parts of a subject.
+`ingest_series` handles the cine, the LGE and the optional T2-weighted stack (role "cine" |
+"lge" | "t2"; the T2 converts like the LGE: one frame per slice position), `ingest_labels` copies
+a label map after checking it lies on the LGE grid, `ingest_qc` merges the QC parts of a subject.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import nibabel as nib
 import numpy as np
 
 from cine2lge.dicom import IngestError
-from cine2lge.dicom.classify import choose_cine, choose_lge, stray_slices
+from cine2lge.dicom.classify import choose_cine, choose_lge, choose_t2, stray_slices
 from cine2lge.dicom.convert import Volume, stack_volume
 from cine2lge.dicom.deid import assert_no_phi, dumps, phi_strings, sidecar
 from cine2lge.dicom.discover import discover_study, study_files
@@ -23,7 +24,7 @@ from cine2lge.dicom.qc import merge_parts, write_json
 from cine2lge.io import atomic_path
 
 log = logging.getLogger(__name__)
-ROLES = ("cine", "lge")
+ROLES = ("cine", "lge", "t2")
 
 
 def is_nifti(path: str | Path) -> bool:
@@ -99,9 +100,10 @@ def convert_study(
     else:
         try:
             cine_normal = choose_cine(study, subject, config).normal
-        except IngestError:  # an LGE-only folder: no cine to be parallel to
+        except IngestError:  # an LGE- or T2-only folder: no cine to be parallel to
             cine_normal = None
-        stack = choose_lge(study, subject, config, uids, cine_normal)
+        choose = choose_lge if role == "lge" else choose_t2
+        stack = choose(study, subject, config, uids, cine_normal)
     log.info("subject %s: %s = %s", subject, role, stack.summary())
     study.check_complete([s.uid for s in stack.series], subject, role)
     header = stack.series[0].header
@@ -155,7 +157,7 @@ def load_nifti_source(path: str | Path, subject: str, role: str) -> tuple[Volume
         raise IngestError(f"subject {subject}: file {path}: unreadable NIfTI ({error})") from error
     if role == "cine" and data.ndim == 3:
         data = data[..., None]  # a single cine frame (T = 1)
-    if role == "lge" and data.ndim == 4 and data.shape[3] == 1:
+    if role != "cine" and data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     wanted = 4 if role == "cine" else 3
     if data.ndim != wanted:
@@ -193,7 +195,7 @@ def ingest_series(
     threads: int = 1,
     progress: bool = True,
 ) -> Volume:
-    """Convert the cine or LGE of one subject and write NIfTI, sidecar and QC part.
+    """Convert the cine, LGE or T2 of one subject and write NIfTI, sidecar and QC part.
 
     `source` is a DICOM study folder or a NIfTI file (a one-element list of it is accepted, as
     Snakemake passes the sheet's paths)."""

@@ -1,5 +1,5 @@
-"""QC records: one JSON per subject (merged from the cine, LGE and label parts) and the cohort
-table results/ingest/qc.tsv (one row per subject, columns prefixed by role)."""
+"""QC records: one JSON per subject (merged from the cine, LGE, T2 and label parts) and the
+cohort table results/ingest/qc.tsv (one row per subject, columns prefixed by role)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def write_json(record: dict, path: str | Path) -> None:
 
 
 def merge_parts(subject: str, part_paths: list[str | Path]) -> dict:
-    """qc.json of a subject: its parts keyed by role (cine, lge, labels), and all warnings."""
+    """qc.json of a subject: its parts keyed by role (cine, lge, t2, labels), and all warnings."""
     record = {"subject": subject, "warnings": []}
     for path in part_paths:
         part = json.loads(Path(path).read_text())
@@ -27,7 +27,8 @@ def merge_parts(subject: str, part_paths: list[str | Path]) -> dict:
 
 def _flat(record: dict) -> dict:
     row = {"subject": record["subject"], "n_warnings": record.get("n_warnings", 0)}
-    for role in ("cine", "lge", "labels"):
+    # t2 columns only for subjects with a T2 (the optional role is rare; see qc_table).
+    for role in ("cine", "lge", "t2", "labels") if "t2" in record else ("cine", "lge", "labels"):
         part = record.get(role)
         row[f"{role}_present"] = part is not None
         for key, value in (part or {}).items():
@@ -49,7 +50,10 @@ def qc_table(qc_paths: list[str | Path]):
     of every conversion job otherwise)."""
     import pandas as pd
 
-    return pd.DataFrame([_flat(json.loads(Path(p).read_text())) for p in qc_paths])
+    table = pd.DataFrame([_flat(json.loads(Path(p).read_text())) for p in qc_paths])
+    if "t2_present" in table:
+        table["t2_present"] = table["t2_present"].astype("boolean").fillna(False).astype(bool)
+    return table
 
 
 def write_qc_table(qc_paths: list[str | Path], path: str | Path):

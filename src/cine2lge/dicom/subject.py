@@ -1,6 +1,6 @@
-"""All roles of one subject in one job (rules ingest_<roles>): cine, LGE and labels as the sheet
-gives them, then the merged qc.json. One job per subject keeps the DAG of large cohorts small,
-and the cine and the LGE of one DICOM folder share a single scan of it."""
+"""All roles of one subject in one job (rules ingest_<roles>): cine, LGE, T2 and labels as the
+sheet gives them, then the merged qc.json. One job per subject keeps the DAG of large cohorts
+small, and the cine, LGE and T2 of one DICOM folder share a single scan of it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from cine2lge.dicom.ingest import ingest_labels, ingest_qc, ingest_series
+from cine2lge.dicom.outputs import IMAGE_ROLES
 
 
 def ingest_subject(
@@ -19,7 +20,7 @@ def ingest_subject(
     labels_tolerance_mm: float = 0.1,
     threads: int = 1,
 ) -> dict:
-    """Ingest the roles in `sources` (cine required; lge, labels optional) to the paths of
+    """Ingest the roles in `sources` (cine required; lge, t2, labels optional) to the paths of
     `outputs` (names of cine2lge.dicom.outputs.output_patterns). Labels must lie on the LGE
     grid, or on the cine grid for a subject without LGE. Returns the merged QC record."""
     if "cine" not in sources:
@@ -27,7 +28,7 @@ def ingest_subject(
     series_uids = series_uids or {}
     with tempfile.TemporaryDirectory(prefix=f"ingest_{subject}_") as parts_dir:
         parts = []
-        for role in ("cine", "lge"):
+        for role in IMAGE_ROLES:
             if role in sources:
                 parts.append(Path(parts_dir) / f"qc_{role}.json")
                 ingest_series(

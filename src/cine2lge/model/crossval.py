@@ -1,13 +1,13 @@
 """Subject-wise cross-validation of the diffusion model on real paired data (MyoPS 2020).
 
 Each subject is cropped by the preprocess library (cine = C0, LGE = DE, labels = gd; the three
-are co-registered, so registration is off); with `t2`, the T2 image is cropped exactly as the LGE
-(same rows) and appended as one more conditioning channel. Each fold trains on the other folds'
-subjects (optionally starting from given weights, e.g. the shipped demo model) and samples the
-held-out subjects; the held-out predictions are scored as the pipeline's report scores them:
-slice-level enhancement AUC (positive = expert scar in the slice), lesion burden of the LGE-like
-image against the real LGE's (same quantification rules, expert myocardium) and against the
-expert scar, and SSIM/PSNR/MAE to the real LGE in the myocardium.
+are co-registered, so registration is off); with `t2`, the T2 image is paired and cropped like
+the LGE (preprocess `t2_syx`) and appended as one more conditioning channel. Each fold trains on
+the other folds' subjects (optionally starting from given weights, e.g. the shipped demo model)
+and samples the held-out subjects; the held-out predictions are scored as the pipeline's report
+scores them: slice-level enhancement AUC (positive = expert scar in the slice), lesion burden of
+the LGE-like image against the real LGE's (same quantification rules, expert myocardium) and
+against the expert scar, and SSIM/PSNR/MAE to the real LGE in the myocardium.
 """
 
 from __future__ import annotations
@@ -86,16 +86,18 @@ def load_myops_pairs(
         cache = cache_dir / f"{subject}_{key}.npz"
         if not cache.is_file():
             run = preprocess_subject(
-                subject, case["C0"], settings, case["DE"], case["labels"], myocardium_labels
+                subject,
+                case["C0"],
+                settings,
+                case["DE"],
+                case["labels"],
+                myocardium_labels,
+                t2_path=case["T2"] if t2 else None,
             )
             paired = run.arrays["paired"]
             condition = run.arrays["cine_styx"]
             if t2:
-                # T2 shares the DE grid: as the "LGE" of a second run it gets the DE's rows.
-                t2_run = preprocess_subject(
-                    subject, case["C0"], settings, case["T2"], case["labels"], myocardium_labels
-                )
-                condition = np.concatenate([condition, t2_run.arrays["lge_syx"][:, None]], 1)
+                condition = np.concatenate([condition, run.arrays["t2_syx"][:, None]], 1)
             np.savez(
                 cache,
                 condition_scyx=condition[paired],

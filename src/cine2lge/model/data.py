@@ -5,12 +5,15 @@ Dataset folder contract (results/dataset/{split}/, cine2lge.preprocess.dataset):
 `labels_nyx.npy` (N, H, W) int16 in the canonical (demo) codes, -1 for subjects without labels,
 `manifest.tsv` (one row per pair; `has_labels`; an optional `label_scheme` column selects the
 label scheme of each row, default: config model.label_scheme). Rows without labels are skipped:
-the enhancement target is unknown there.
+the enhancement target is unknown there. Optional extra contrasts, e.g. `t2_nyx.npy` (N, H, W)
+in [0, 1] (0 where a slice has none), become conditioning channels after the cine frames when
+the model asks for them (config model.extra_conditions).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,10 @@ from monai.transforms import Compose
 from cine2lge.augment import augment_batch
 from cine2lge.augment import augmentation as shared_augmentation
 
+log = logging.getLogger("cine2lge.model.data")
 DATASET_FILES = {"cine": "cine_ntyx.npy", "lge": "lge_nyx.npy", "labels": "labels_nyx.npy"}
+# Contrasts that can condition the model besides the cine (sheet column of the same name).
+EXTRA_CONDITIONS = ("t2",)
 MANIFEST = "manifest.tsv"
 AUGMENTED_KEYS = ("cine", "lge", "mask")
 
@@ -29,13 +35,15 @@ AUGMENTED_KEYS = ("cine", "lge", "mask")
 @dataclass
 class PairedSlices:
     """Paired training slices; arrays may be read-only memory maps of the whole split, of which
-    `rows` are the usable (labelled) ones. `take(i)` reads slices by position in `rows`."""
+    `rows` are the usable (labelled) ones. `take(i)` reads slices by position in `rows`; its
+    condition is the cine frames followed by the `extras` contrasts, in order."""
 
     cine_styx: np.ndarray  # (slice, time, y, x) float32 in [0, 1]
     lge_syx: np.ndarray  # (slice, y, x) float32 in [0, 1]
     enhancement_syx: np.ndarray  # (slice, y, x) bool
     manifest: pd.DataFrame
     rows: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (slice, y, x)
 
     def __post_init__(self):
         if self.rows is None:
@@ -45,10 +53,15 @@ class PairedSlices:
         return len(self.rows)
 
     def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(cine (B, T, H, W), lge (B, H, W), enhancement (B, H, W)) copies of rows[index]."""
+        """(condition (B, T + extras, H, W), lge (B, H, W), enhancement (B, H, W)) copies of
+        rows[index]."""
         rows = self.rows[np.asarray(index)]
+        condition = np.asarray(self.cine_styx[rows], dtype=np.float32)
+        if self.extras:
+            extra = [np.asarray(a[rows], dtype=np.float32)[:, None] for a in self.extras.values()]
+            condition = np.concatenate([condition, *extra], axis=1)
         return (
-            np.asarray(self.cine_styx[rows], dtype=np.float32),
+            condition,
             np.asarray(self.lge_syx[rows], dtype=np.float32),
             np.asarray(self.enhancement_syx[rows], dtype=bool),
         )
@@ -60,6 +73,10 @@ class PairedSlices:
     @property
     def n_frames(self) -> int:
         return self.cine_styx.shape[1]
+
+    @property
+    def condition_channels(self) -> int:
+        return self.n_frames + len(self.extras)
 
 
 def enhancement_labels(scheme: dict, classes: list[str], scheme_name: str = "?") -> list[int]:
@@ -83,8 +100,10 @@ def load_split(
     label_schemes: dict,
     enhancement_classes: list[str],
     default_scheme: str = "demo",
+    extra_conditions: list[str] | tuple[str, ...] = (),
 ) -> PairedSlices:
-    """Memory-map one split of the dataset and derive the enhancement mask of every slice."""
+    """Memory-map one split of the dataset and derive the enhancement mask of every slice;
+    `extra_conditions` (e.g. ["t2"]) are loaded as conditioning channels after the cine."""
     folder = Path(folder)
     paths = {key: folder / name for key, name in DATASET_FILES.items()}
     missing = [str(p) for p in [*paths.values(), folder / MANIFEST] if not p.is_file()]
@@ -118,7 +137,33 @@ def load_split(
         labelled = manifest["has_labels"].str.lower().isin(["true", "1"]).to_numpy()
     else:
         labelled = np.asarray(labels).reshape(n, -1).min(axis=1, initial=0) >= 0
-    return PairedSlices(cine, lge, enhancement, manifest, rows=np.flatnonzero(labelled))
+    extras = {}
+    for name in extra_conditions:
+        if name not in EXTRA_CONDITIONS:
+            raise ValueError(f"extra condition {name!r} is not one of {EXTRA_CONDITIONS}")
+        path = folder / f"{name}_nyx.npy"
+        if path.is_file():
+            extras[name] = np.load(path, mmap_mode="r")
+        else:
+            # As for one subject without it: a zero channel (a view, no memory).
+            if n:
+                log.warning(
+                    "dataset split %s: the model is conditioned on %s (config"
+                    " model.extra_conditions) but no subject of this split has a `%s` column in"
+                    " the subject sheet: that channel is zero",
+                    folder,
+                    name,
+                    name,
+                )
+            extras[name] = np.broadcast_to(np.zeros((1, *lge.shape[1:]), np.float32), lge.shape)
+        if extras[name].shape != lge.shape:
+            raise ValueError(
+                f"dataset split {folder}: {path.name} has shape {extras[name].shape},"
+                f" lge {lge.shape}"
+            )
+    return PairedSlices(
+        cine, lge, enhancement, manifest, rows=np.flatnonzero(labelled), extras=extras
+    )
 
 
 def to_target(lge_syx: np.ndarray, enhancement_syx: np.ndarray) -> np.ndarray:
@@ -146,11 +191,19 @@ def step_seed(seed: int, step: int, stream: int = 0) -> int:
 class BatchSource:
     """Deterministic batches: batch(step) is a pure function of (data, seed, step)."""
 
-    def __init__(self, data: PairedSlices, batch_size: int, seed: int, augment: dict | None):
+    def __init__(
+        self,
+        data: PairedSlices,
+        batch_size: int,
+        seed: int,
+        augment: dict | None,
+        extra_dropout: float = 0.0,
+    ):
         self.data = data
         self.batch_size = batch_size
         self.seed = seed
         self.transform = augmentation(**augment) if augment else None
+        self.extra_dropout = extra_dropout
 
     def indices(self, step: int) -> np.ndarray:
         # An epoch-wise permutation: every slice is seen once per epoch.
@@ -161,12 +214,18 @@ class BatchSource:
         return order[position * self.batch_size : position * self.batch_size + self.batch_size]
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(cine (B, T, H, W), target (B, 2, H, W)) float32 tensors on the CPU."""
+        """(condition (B, C, H, W), target (B, 2, H, W)) float32 tensors on the CPU."""
         cine, lge, enhancement = self.data.take(np.sort(self.indices(step)))
         mask = enhancement.astype(np.float32)
         if self.transform is not None:
             # [:, None]: channel-first views, so the transform writes into lge and mask
             batch = {"cine": cine, "lge": lge[:, None], "mask": mask[:, None]}
             augment_batch(self.transform, batch, step_seed(self.seed, step, stream=2))
+        n_extra = len(self.data.extras)
+        if n_extra and self.extra_dropout > 0:
+            # Extra contrasts missing at random (zeroed after augmentation, as for a subject
+            # without them), so the model also works for subjects that have only the cine.
+            rng = np.random.default_rng(step_seed(self.seed, step, stream=3))
+            cine[rng.random(len(cine)) < self.extra_dropout, -n_extra:] = 0.0
         target = to_target(lge, mask > 0.5)
         return torch.from_numpy(np.ascontiguousarray(cine)), torch.from_numpy(target)

@@ -32,10 +32,13 @@ class ModelSpec:
     schedule: str = "linear_beta"
     prediction_type: str = "sample"
     image_size: tuple[int, int] = (64, 64)
+    # Contrasts conditioning the model after the cine frames (e.g. ("t2",)); the last
+    # len(extra_conditions) of the condition_channels. Older weights have none.
+    extra_conditions: tuple[str, ...] = ()
 
     def __post_init__(self):
         # Tuples whatever the source (YAML lists, JSON lists), so specs compare equal.
-        for name in ("channels", "attention_levels", "image_size"):
+        for name in ("channels", "attention_levels", "image_size", "extra_conditions"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         problems = []
         if len(self.channels) != len(self.attention_levels):
@@ -53,20 +56,31 @@ class ModelSpec:
             problems.append(f"image_size {self.image_size} must be divisible by {factor}")
         if self.prediction_type not in PREDICTION_TYPES:
             problems.append(f"prediction_type {self.prediction_type!r} not in {PREDICTION_TYPES}")
-        if self.condition_channels < 1:
-            problems.append("condition_channels must be >= 1 (at least one cine frame)")
+        if self.condition_channels < 1 + len(self.extra_conditions):
+            problems.append(
+                f"condition_channels {self.condition_channels} must be >= 1 + the"
+                f" {len(self.extra_conditions)} extra conditions (at least one cine frame)"
+            )
         if problems:
             raise ValueError("invalid model spec: " + "; ".join(problems))
 
     @classmethod
-    def from_config(cls, net: dict, diffusion: dict, condition_channels: int, image_size):
+    def from_config(
+        cls, net: dict, diffusion: dict, condition_channels: int, image_size, extra_conditions=()
+    ):
         """Build from the config's `model.net` and `model.diffusion` sections."""
         return cls(
             condition_channels=int(condition_channels),
             image_size=tuple(image_size),
+            extra_conditions=tuple(extra_conditions),
             **net,
             **diffusion,
         )
+
+    @property
+    def frames(self) -> int:
+        """Cine frames of the condition."""
+        return self.condition_channels - len(self.extra_conditions)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -46,13 +46,32 @@ def load_model(
     return model, spec, metadata
 
 
-def read_paired(subject: str, path: str | Path) -> dict[str, np.ndarray]:
+def read_paired(
+    subject: str, path: str | Path, extra_conditions: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
+    """cine_styx and slice_index of a preprocessed subject; `condition_scyx` = the cine frames
+    followed by the `extra_conditions` contrasts (zero, with a warning, where it has none)."""
     with np.load(path) as paired:
         if "cine_styx" not in paired:
             raise KeyError(f"subject {subject}: {path} has no cine_styx array")
         arrays = {"cine_styx": paired["cine_styx"]}
         n = len(arrays["cine_styx"])
         arrays["slice_index"] = paired["slice_index"] if "slice_index" in paired else np.arange(n)
+        channels = [arrays["cine_styx"]]
+        for name in extra_conditions:
+            if f"{name}_syx" in paired:
+                channels.append(paired[f"{name}_syx"][:, None])
+            else:
+                log.warning(
+                    "subject %s: the model is conditioned on %s but %s has none (no `%s`"
+                    " column in the subject sheet): that channel is zero",
+                    subject,
+                    name,
+                    path,
+                    name,
+                )
+                channels.append(np.zeros_like(arrays["cine_styx"][:, :1]))
+        arrays["condition_scyx"] = np.concatenate(channels, axis=1)
     return arrays
 
 
@@ -73,7 +92,10 @@ def predict_chunk(
 ) -> None:
     """Sample all slices of `subjects` together; write per-subject arrays to one npz."""
     model, spec, metadata = load_model(weights, device, verify=verify)
-    cines = [read_paired(s, p)["cine_styx"] for s, p in zip(subjects, paired_paths, strict=True)]
+    cines = [
+        read_paired(s, p, spec.extra_conditions)["condition_scyx"]
+        for s, p in zip(subjects, paired_paths, strict=True)
+    ]
     for subject, path, cine in zip(subjects, paired_paths, cines, strict=True):
         if (
             cine.ndim != 4
@@ -81,14 +103,18 @@ def predict_chunk(
             or tuple(cine.shape[2:]) != spec.image_size
         ):
             raise ValueError(
-                f"subject {subject}: {path} cine_styx has shape {cine.shape}; the model in"
-                f" {weights} expects (slices, {spec.condition_channels}, {spec.image_size[0]},"
+                f"subject {subject}: {path} cine_styx has shape"
+                f" {(len(cine), cine.shape[1] - len(spec.extra_conditions), *cine.shape[2:])};"
+                f" the model in {weights} expects (slices, {spec.frames}, {spec.image_size[0]},"
                 f" {spec.image_size[1]}) (check preprocess frames/grid against the weights)"
             )
     log.info(
-        "chunk of %d subjects, %d slices, K=%d, %d steps, device %s, bf16 %s",
+        "chunk of %d subjects, %d slices, condition cine x %d%s, K=%d, %d steps, device %s,"
+        " bf16 %s",
         len(subjects),
         sum(map(len, cines)),
+        spec.frames,
+        "".join(f" + {name}" for name in spec.extra_conditions),
         n_samples,
         steps,
         device,

@@ -44,6 +44,7 @@ def train_model(
         label_schemes=label_schemes,
         enhancement_classes=model_config["enhancement_classes"],
         default_scheme=model_config["label_scheme"],
+        extra_conditions=model_config.get("extra_conditions", []),
     )
     train_data = load_split(train_dir, **load)
     if len(train_data) == 0:
@@ -52,7 +53,11 @@ def train_model(
     if val_data is None:
         log.warning("no val split at %s: validation metrics are skipped", val_dir)
     spec = ModelSpec.from_config(
-        model_config["net"], model_config["diffusion"], train_data.n_frames, train_data.image_size
+        model_config["net"],
+        model_config["diffusion"],
+        train_data.condition_channels,
+        train_data.image_size,
+        extra_conditions=list(train_data.extras),
     )
     settings = train_settings(model_config, device)
     train(

@@ -43,14 +43,18 @@ def synthetic_slices(n: int, frames: int = 8, size: int = 64, seed: int = 0) -> 
 
 
 def write_synthetic_split(
-    folder: str | Path, n: int, frames: int = 8, size: int = 64, seed: int = 0
+    folder: str | Path, n: int, frames: int = 8, size: int = 64, seed: int = 0, t2: bool = False
 ) -> Path:
-    """Write a dataset split folder in the preprocess stage's format."""
+    """Write a dataset split folder in the preprocess stage's format; with `t2`, also a
+    T2-weighted image (oedema bright where the lesion is) as `t2_nyx.npy`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arrays = synthetic_slices(n, frames, size, seed)
     for key, name in DATASET_FILES.items():
         np.save(folder / name, arrays[key])
+    if t2:
+        ring, lesion = np.isin(arrays["labels"], [2, 5]), arrays["labels"] == 5
+        np.save(folder / "t2_nyx.npy", (0.3 * ring + 0.6 * lesion).astype(np.float32))
     pd.DataFrame(
         {
             "row": np.arange(n),

@@ -45,6 +45,7 @@ class TrainSettings:
     val_max_slices: int = 64
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
+    extra_dropout: float = 0.3  # chance an extra contrast (T2) of a sample is zeroed
     augment: dict = field(
         default_factory=lambda: {
             "flip_prob": 0.5,
@@ -91,7 +92,9 @@ class Trainer(ResumableTrainer):
             load_initial_weights(model, spec, init_weights)
         self.start_optimiser(model.to(device, memory_format=memory_format(device)))
         self.scheduler = build_train_scheduler(spec)
-        self.batches = BatchSource(train_data, settings.batch_size, settings.seed, settings.augment)
+        self.batches = BatchSource(
+            train_data, settings.batch_size, settings.seed, settings.augment, settings.extra_dropout
+        )
 
     def metadata(self) -> dict[str, str]:
         return {
@@ -188,9 +191,16 @@ def load_initial_weights(model: torch.nn.Module, spec: ModelSpec, weights: str |
     if "spec" not in metadata:
         raise ValueError(f"initial weights {weights}: no 'spec' metadata (not a cine2lge model)")
     theirs = ModelSpec.from_json(metadata["spec"])
-    if replace(theirs, condition_channels=spec.condition_channels) != spec or (
-        theirs.condition_channels > spec.condition_channels
-    ):
+    same_net = replace(
+        theirs,
+        condition_channels=spec.condition_channels,
+        extra_conditions=spec.extra_conditions,
+    )
+    # New channels may only be appended: same cine frames, their extras a prefix of ours.
+    appended = theirs.frames == spec.frames and (
+        spec.extra_conditions[: len(theirs.extra_conditions)] == theirs.extra_conditions
+    )
+    if same_net != spec or not appended:
         raise ValueError(
             f"initial weights {weights}: network {theirs.to_json()} does not fit"
             f" the configured {spec.to_json()} (model.net, preprocess grid/frames)"

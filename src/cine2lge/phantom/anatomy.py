@@ -46,6 +46,22 @@ LGE_CONTRAST = {
     "core": 1.0,
     "grey": 0.35,  # between FWHM (50 % of core) and remote + 2 SD, so core and grey zone separate
 }
+# Dark-blood T2-STIR (demo.t2): blood and fat nulled, short-T2 liver dark; oedema (drawn on the
+# core and border-zone masks, see render.t2_short_axis) about twice as bright as remote myocardium.
+T2_CONTRAST = {
+    "air": 0.0,
+    "lung": 0.04,
+    "fat": 0.06,
+    "muscle": 0.2,
+    "soft": 0.32,
+    "liver": 0.16,
+    "spine": 0.22,
+    "blood": 0.04,
+    "myocardium": 0.3,
+    "papillary": 0.28,
+    "core": 0.66,
+    "grey": 0.6,
+}
 
 # Demo label scheme (config label_schemes.demo).
 BACKGROUND, BLOOD_POOL, MYOCARDIUM, RIGHT_VENTRICLE, INTERMEDIATE, HYPERINTENSE = range(6)

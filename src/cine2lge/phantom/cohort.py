@@ -37,8 +37,10 @@ def _internal_rank(index: int) -> int:
     return (index - 1) - (index - 1) // 4
 
 
-def demo_sheet(n_subjects: int, root: str = "results/demo") -> pd.DataFrame:
-    """Subject sheet of the synthetic cohort (1-based subject indices 1..n_subjects)."""
+def demo_sheet(n_subjects: int, root: str = "results/demo", t2: bool = False) -> pd.DataFrame:
+    """Subject sheet of the synthetic cohort (1-based subject indices 1..n_subjects); with `t2`
+    (config demo.t2) a `t2` column naming the study folder, whose T2 series rule demo_subject
+    then writes."""
     rows = []
     for index in range(1, n_subjects + 1):
         subject = demo_subject_id(index)
@@ -50,6 +52,7 @@ def demo_sheet(n_subjects: int, root: str = "results/demo") -> pd.DataFrame:
                 "site": site_of(index),
                 "cine": study,
                 "lge": study,
+                **({"t2": study} if t2 else {}),
                 "myo": f"{root}/{subject}/truth/labels.nii.gz",
                 "label_scheme": "demo",
             }

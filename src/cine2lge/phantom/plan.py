@@ -1,8 +1,9 @@
 """Everything random about one demo subject, drawn before any pixel is rendered.
 
 All draws come from np.random.default_rng([seed, index]) split into independent child streams
-(plan, phi, noise, file names), so that e.g. `fake_phi_strings` needs no rendering and a change
-in the noise model does not move the anatomy.
+(plan, phi, noise, file names, and t2 for the optional T2 series), so that e.g. `fake_phi_strings`
+needs no rendering, a change in the noise model does not move the anatomy, and a study with the
+T2 series holds the same cine and LGE values as one without.
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ class Streams:
     phi: np.random.Generator
     noise: np.random.Generator
     names: np.random.Generator
+    t2: np.random.Generator  # noise and storage of the optional T2 series only
 
 
 def streams(seed: int, index: int) -> Streams:
     root = np.random.default_rng([int(seed), int(index)])
-    return Streams(*root.spawn(4))
+    # spawn(5)'s first four children are spawn(4)'s: adding the t2 stream moved no other draw.
+    return Streams(*root.spawn(5))
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Render a planned subject: short-axis stacks, the 4-chamber cine and the localiser.
+"""Render a planned subject: short-axis stacks (cine, LGE, optional T2), the 4-chamber cine and
+the localiser.
 
 Intensities here are noise-free relative signals; `acquire` adds the scanner (bias, Rician
 noise, gain). Arrays: `*_spyx` is (slice, phase, y=row, x=column).
@@ -9,10 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from cine2lge.phantom.anatomy import (
     CINE_CONTRAST,
+    HYPERINTENSE,
+    INTERMEDIATE,
     LGE_CONTRAST,
+    MYOCARDIUM,
+    T2_CONTRAST,
     composite,
     render_heart,
     render_torso,
@@ -150,17 +156,46 @@ def render_plane(
 
 
 def acquire(
-    plan: SubjectPlan, signal: np.ndarray, points_lps: np.ndarray, snr: float, reference: float
+    plan: SubjectPlan,
+    signal: np.ndarray,
+    points_lps: np.ndarray,
+    snr: float,
+    reference: float,
+    rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Scanner output in stored-value units: coil bias x gain x site scale, Rician noise.
 
     `signal` (..., rows, columns) noise-free; `points_lps` (rows, columns, 3) or broadcastable
-    (..., rows, columns, 3); noise sigma = `reference` signal / `snr`.
+    (..., rows, columns, 3); noise sigma = `reference` signal / `snr`; noise drawn from `rng`
+    (default the plan's noise stream).
     """
     scale = plan.gain * plan.site.intensity_scale
     bias = bias_field(points_lps, plan.anatomy.origin_lps, plan.bias_coefficients)
     sigma = reference / snr * scale
-    return rician(signal * bias * np.float32(scale), sigma, plan.streams.noise)
+    rng = plan.streams.noise if rng is None else rng
+    return rician(signal * bias * np.float32(scale), sigma, rng)
+
+
+# Oedema reaches beyond the infarct (the area at risk): this many pixels in-plane, within the wall.
+OEDEMA_GROWTH_PX = 2
+
+
+def t2_short_axis(plan: SubjectPlan, torso: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-free dark-blood T2-STIR (slice, row, column) of the short-axis stack and its oedema
+    mask. The heart sits where it is in the LGE (same breath-hold shift and cardiac phase), so the
+    oedema covers the LGE's truth lesion (core and border zone: every demo infarct is treated as
+    recent), grown by OEDEMA_GROWTH_PX pixels into the surrounding myocardium."""
+    signal, labels = render_short_axis(
+        plan, lge_state(), CONTRASTS["t2"], plan.lge_shift_lps, torso
+    )
+    signal, labels = signal[:, 0], labels[:, 0]
+    lesion = np.isin(labels, (INTERMEDIATE, HYPERINTENSE))
+    in_plane = ndimage.generate_binary_structure(2, 1)[None]  # no growth across slices
+    grown = ndimage.binary_dilation(lesion, in_plane, iterations=OEDEMA_GROWTH_PX)
+    grown &= labels == MYOCARDIUM
+    contrast = plan.anatomy.contrast(T2_CONTRAST)
+    signal[grown] *= np.float32(contrast["grey"] / contrast["myocardium"])
+    return signal, lesion | grown
 
 
 def cine_states() -> np.ndarray:
@@ -195,4 +230,4 @@ def localiser_planes(plan: SubjectPlan) -> list[Plane]:
     return [centred_plane(centre, row, column, 256, 256, 1.6) for row, column in cosines]
 
 
-CONTRASTS = {"cine": CINE_CONTRAST, "lge": LGE_CONTRAST}
+CONTRASTS = {"cine": CINE_CONTRAST, "lge": LGE_CONTRAST, "t2": T2_CONTRAST}

@@ -37,6 +37,9 @@ class SiteProtocol:
     cine_flip_deg: float
     cine_tr_ms: float
     cine_te_ms: float
+    t2_description: str  # dark-blood T2-STIR short-axis series (demo.t2)
+    t2_sequence_name: str
+    t2_snr: float  # oedema signal / noise sigma of the T2
 
 
 SITES: dict[str, SiteProtocol] = {
@@ -63,6 +66,9 @@ SITES: dict[str, SiteProtocol] = {
         cine_flip_deg=65.0,
         cine_tr_ms=3.1,
         cine_te_ms=1.3,
+        t2_description="SA_T2_tse_TIRM_BB",
+        t2_sequence_name="*tseR2d1_19",
+        t2_snr=14.0,
     ),
     "siteB": SiteProtocol(
         site="siteB",
@@ -87,6 +93,9 @@ SITES: dict[str, SiteProtocol] = {
         cine_flip_deg=50.0,
         cine_tr_ms=3.6,
         cine_te_ms=1.5,
+        t2_description="T2 STIR SAX",
+        t2_sequence_name="fse-ir_db",
+        t2_snr=18.0,
     ),
     "siteC": SiteProtocol(
         site="siteC",
@@ -111,6 +120,9 @@ SITES: dict[str, SiteProtocol] = {
         cine_flip_deg=60.0,
         cine_tr_ms=2.9,
         cine_te_ms=1.45,
+        t2_description="T2W_STIR_BB_SA",
+        t2_sequence_name="TSE",
+        t2_snr=12.0,
     ),
 }
 

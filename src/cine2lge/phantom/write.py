@@ -2,9 +2,10 @@
 
 `write_subject` is what rule demo_subject calls. The study holds a short-axis cine, a short-axis
 LGE at the same slice positions (heart shifted in-plane by a breath-hold), a 3-plane localiser
-and a 4-chamber cine, in randomly named files. Ground truth: `labels.nii.gz` on the LGE grid
-(x, y, slice; demo label scheme), optionally the end-diastolic labels on the cine grid, and
-`truth.json` with the phantom's parameters.
+and a 4-chamber cine, in randomly named files; with `t2=True` (config demo.t2) also a dark-blood
+T2-STIR short-axis series at the LGE's slice positions, oedema bright at the lesion. Ground
+truth: `labels.nii.gz` on the LGE grid (x, y, slice; demo label scheme), optionally the
+end-diastolic labels on the cine grid, and `truth.json` with the phantom's parameters.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from cine2lge.phantom.render import (
     render_plane,
     render_short_axis,
     stack_torso,
+    t2_short_axis,
 )
 from cine2lge.phantom.scanner import storage_for
 from cine2lge.phantom.truth import nifti_order, stack_affine, truth_record
@@ -47,7 +49,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["write_subject", "fake_phi_strings"]
 
-SERIES_NUMBERS = {"localiser": 1, "fourch": 4, "cine": 7, "lge": 12}
+SERIES_NUMBERS = {"localiser": 1, "fourch": 4, "cine": 7, "t2": 9, "lge": 12}
+# T2-STIR inversion time nulling fat, by field strength (T).
+STIR_INVERSION_MS = {1.5: 170.0, 3.0: 230.0}
 
 
 def _time(start: str, seconds: float) -> str:
@@ -89,12 +93,13 @@ def _study_elements(plan: SubjectPlan, uids: dicom.UidSource) -> dict:
 
 
 def _series_elements(plan: SubjectPlan, uids: dicom.UidSource, kind: str, minutes: float) -> dict:
-    """Series-level elements of one of: cine, lge, fourch, localiser."""
+    """Series-level elements of one of: cine, lge, t2, fourch, localiser."""
     site, stack = plan.site, plan.stack
     cine_like = kind in ("cine", "fourch")
     description = {
         "cine": site.cine_description,
         "lge": site.lge_description,
+        "t2": site.t2_description,
         "fourch": site.fourch_description,
         "localiser": site.localiser_description,
     }[kind]
@@ -134,6 +139,18 @@ def _series_elements(plan: SubjectPlan, uids: dicom.UidSource, kind: str, minute
             InversionTime=dicom._ds(plan.inversion_time_ms),
             CardiacNumberOfImages=1,
         )
+    elif kind == "t2":
+        elements.update(
+            ScanningSequence=["SE", "IR"],
+            SequenceVariant=["SK", "SP", "MP"],
+            SequenceName=site.t2_sequence_name,
+            RepetitionTime=dicom._ds(2 * plan.rr_ms),
+            EchoTime=dicom._ds(65.0),
+            EchoTrainLength=19,
+            FlipAngle=dicom._ds(160.0),
+            InversionTime=dicom._ds(STIR_INVERSION_MS[site.field_strength_t]),
+            CardiacNumberOfImages=1,
+        )
     else:
         elements.update(
             ScanningSequence="GR",
@@ -145,18 +162,19 @@ def _series_elements(plan: SubjectPlan, uids: dicom.UidSource, kind: str, minute
             PixelSpacing=dicom.ds_vector([1.6, 1.6]),
             SliceThickness=dicom._ds(8.0),
         )
-    if kind in ("cine", "lge"):
+    if kind in ("cine", "lge", "t2"):
         elements["SpacingBetweenSlices"] = dicom._ds(stack.spacing_mm)
     return elements
 
 
 def _stack_instances(plan, uids, study, kind, values_spyx) -> list:
-    """Instances of the short-axis cine (25 phases) or LGE (1 phase); arguments of
+    """Instances of the short-axis cine (25 phases), LGE or T2 (1 phase); arguments of
     dicom.instance_dataset."""
     stack = plan.stack
-    minutes = {"cine": 6, "lge": 18}[kind]
+    minutes = {"cine": 6, "t2": 10, "lge": 18}[kind]
     series = dicom.series_dataset(study | _series_elements(plan, uids, kind, minutes))
-    storage = storage_for(plan.site, plan.streams.names)
+    # The T2 draws from its own stream: the other series are the same with and without it.
+    storage = storage_for(plan.site, plan.streams.t2 if kind == "t2" else plan.streams.names)
     window = dicom.window_of(values_spyx)
     n_phases = values_spyx.shape[1]
     trigger_ms = (
@@ -236,11 +254,13 @@ def write_subject(
     truth_path: str | Path,
     cine_labels_path: str | Path | None = None,
     n_slices: int | None = None,
+    t2: bool = False,
 ) -> dict:
     """Generate demo subject `subject` (e.g. "demo0007") deterministically from (seed, index).
 
-    `n_slices` overrides the stack size (8-12 otherwise), for fast tests. Returns truth.json's
-    content.
+    `n_slices` overrides the stack size (8-12 otherwise), for fast tests; `t2` adds the T2-STIR
+    series (its noise from a stream of its own: the other series do not change). Returns
+    truth.json's content.
     """
     plan = plan_subject(subject, seed, n_slices)
     stack, site = plan.stack, plan.site
@@ -267,6 +287,10 @@ def write_subject(
 
     instances = _stack_instances(plan, uids, study, "cine", cine_values)
     instances += _stack_instances(plan, uids, study, "lge", lge_values[:, None])
+    if t2:
+        t2_signal, oedema = t2_short_axis(plan, torso)
+        t2_values = acquire(plan, t2_signal, stack_points, site.t2_snr, 1.0, plan.streams.t2)
+        instances += _stack_instances(plan, uids, study, "t2", t2_values[:, None])
     instances += _fourch_instances(plan, uids, study)
     instances += _localiser_instances(plan, uids, study)
 
@@ -291,9 +315,10 @@ def write_subject(
         )
     truth = truth_record(plan, lge_labels[:, 0])
     truth["n_files"] = n_files
-    truth["series_instance_uids"] = {
-        kind: uids("series", kind) for kind in ("cine", "lge", "fourch", "localiser")
-    }
+    kinds = ("cine", "lge", "fourch", "localiser") + (("t2",) if t2 else ())
+    truth["series_instance_uids"] = {kind: uids("series", kind) for kind in kinds}
+    if t2:
+        truth["oedema_pixels"] = int(oedema.sum())
     with atomic_path(truth_path) as tmp:
         tmp.write_text(json.dumps(truth, indent=2))
     log.info("%s: wrote %d DICOM files to %s", subject, n_files, dicom_dir)

@@ -4,8 +4,10 @@
 - `cine_ntyx.npy` float32 (pair, time, y, x), `lge_nyx.npy` float32 (pair, y, x), both in [0, 1],
 - `labels_nyx.npy` int16 (pair, y, x) in each subject's own label scheme; -1 everywhere for
   subjects without labels,
+- `t2_nyx.npy` float32 (pair, y, x) in [0, 1], only when a subject of the split has T2 crops
+  (sheet column `t2`); 0 for slices without a T2 partner (`has_t2` False),
 - `manifest.tsv`: row, subject, site, slice (cine source slice), lge_slice, has_labels,
-  label_scheme.
+  label_scheme, has_t2.
 Only paired slices (a cine slice with an LGE partner) enter the dataset. Read with
 `np.load(path, mmap_mode="r")`: a batch touches only its own rows on disk. The folder is
 written beside its final place and renamed into it, so a failed job leaves no half dataset.
@@ -23,7 +25,16 @@ import pandas as pd
 from tqdm import tqdm
 
 DATASET_FILES = ("cine_ntyx.npy", "lge_nyx.npy", "labels_nyx.npy", "manifest.tsv")
-MANIFEST_COLUMNS = ["row", "subject", "site", "slice", "lge_slice", "has_labels", "label_scheme"]
+MANIFEST_COLUMNS = [
+    "row",
+    "subject",
+    "site",
+    "slice",
+    "lge_slice",
+    "has_labels",
+    "label_scheme",
+    "has_t2",
+]
 
 
 def _open(path: Path, dtype, shape: tuple) -> np.ndarray:
@@ -55,7 +66,7 @@ def assemble_dataset(subjects: list[dict], out_dir: str | Path) -> pd.DataFrame:
 
 
 def _write(subjects: list[dict], out_dir: Path) -> pd.DataFrame:
-    counts, shapes = [], None
+    counts, shapes, any_t2 = [], None, False
     for entry in subjects:
         with np.load(entry["npz"]) as npz:
             if "paired" not in npz:
@@ -63,12 +74,14 @@ def _write(subjects: list[dict], out_dir: Path) -> pd.DataFrame:
                 continue
             counts.append(int(npz["paired"].sum()))
             shapes = shapes or npz["cine_styx"].shape[1:]
+            any_t2 = any_t2 or "t2_syx" in npz
     total = sum(counts)
     frames, grid = (shapes[0], shapes[1]) if shapes else (0, 0)
     manifest = []
     cine = _open(out_dir / "cine_ntyx.npy", np.float32, (total, frames, grid, grid))
     lge = _open(out_dir / "lge_nyx.npy", np.float32, (total, grid, grid))
     labels = _open(out_dir / "labels_nyx.npy", np.int16, (total, grid, grid))
+    t2 = _open(out_dir / "t2_nyx.npy", np.float32, (total, grid, grid)) if any_t2 else None
     row = 0
     for entry, count in zip(tqdm(subjects, desc="dataset"), counts, strict=True):
         if count == 0:
@@ -88,8 +101,11 @@ def _write(subjects: list[dict], out_dir: Path) -> pd.DataFrame:
                 labels[block] = npz["labels_syx"][paired]
             else:
                 labels[block] = -1
-            for cine_slice, lge_slice in zip(
-                npz["slice_index"][paired], npz["lge_slice_index"][paired], strict=True
+            has_t2 = npz["t2_paired"][paired] if "t2_syx" in npz else np.zeros(count, bool)
+            if t2 is not None:
+                t2[block] = npz["t2_syx"][paired] if "t2_syx" in npz else 0.0
+            for cine_slice, lge_slice, slice_has_t2 in zip(
+                npz["slice_index"][paired], npz["lge_slice_index"][paired], has_t2, strict=True
             ):
                 manifest.append(
                     [
@@ -100,13 +116,14 @@ def _write(subjects: list[dict], out_dir: Path) -> pd.DataFrame:
                         int(lge_slice),
                         has_labels,
                         entry["label_scheme"],
+                        bool(slice_has_t2),
                     ]
                 )
                 row += 1
-    for array in (cine, lge, labels):
+    for array in (cine, lge, labels, t2):
         if isinstance(array, np.memmap):
             array.flush()
-    del cine, lge, labels
+    del cine, lge, labels, t2
     table = pd.DataFrame(manifest, columns=MANIFEST_COLUMNS)
     table.to_csv(out_dir / "manifest.tsv", sep="\t", index=False)
     return table

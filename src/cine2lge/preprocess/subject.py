@@ -96,8 +96,9 @@ def preprocess_subject(
     lge_path: str | Path | None = None,
     labels_path: str | Path | None = None,
     myocardium_labels: list[int] | None = None,
+    t2_path: str | Path | None = None,
 ) -> Preprocessed:
-    """Localise, crop, resample, normalise and pair one subject's cine (and LGE, labels)."""
+    """Localise, crop, resample, normalise and pair one subject's cine (and LGE, labels, T2)."""
     cine = SourceVolume.load(cine_path)
     lge = SourceVolume.load(lge_path) if lge_path else None
     labels = SourceVolume.load(labels_path, dtype=np.int16) if labels_path else None
@@ -138,6 +139,19 @@ def preprocess_subject(
         "intensity": {"percentiles": list(settings.percentiles), "cine": list(cine_range)},
         "cine": _section(cine, cine_rows),
     }
+    cine_mean_syx = cine_crop.mean(1)
+    if t2_path:
+        _add_t2(
+            subject,
+            SourceVolume.load(t2_path),
+            arrays,
+            geometry,
+            cine_planes,
+            cine_rows,
+            cine_mean_syx,
+            axis,
+            settings,
+        )
     pairs_rows = []
     if lge is None:
         if labels is not None:  # e.g. contours drawn on the cine: labels on the cine grid
@@ -153,48 +167,7 @@ def preprocess_subject(
         pairs = pd.DataFrame(pairs_rows, columns=PAIRS_COLUMNS)
         return Preprocessed(arrays, geometry, pairs, axis)
 
-    lge_planes = lge.planes()
-    cine_centres = [axis.centre_in(p) for p in cine_planes]
-    pairing = pair_slices(cine_planes, lge_planes, cine_centres, settings.pair_tolerance_mm)
-    cine_mean_syx = cine_crop.mean(1)
-    lge_rows: list[CropRow | None] = [None] * cine.n_slices
-    for pair in pairing:
-        registration = Registration(np.zeros(2), float("nan"), "disabled")
-        if pair.status == "paired":
-            k, m = pair.cine_slice, pair.lge_slice
-            axes = (cine_rows[k].u, cine_rows[k].v)
-            centre = axis.centre_in(lge_planes[m])
-            row = crop_row(lge_planes[m], m, centre, settings.fov_mm, settings.grid_size, axes)
-            if settings.register:
-                registration = register_translation(
-                    resample_slice(lge, row),
-                    cine_mean_syx[k],
-                    row.spacing_mm,
-                    settings.register_mask_radius_mm,
-                    settings.register_max_shift_mm,
-                )
-                row = crop_row(
-                    lge_planes[m],
-                    m,
-                    centre,
-                    settings.fov_mm,
-                    settings.grid_size,
-                    axes,
-                    shift_mm=registration.shift_mm,
-                )
-            lge_rows[k] = row
-        pairs_rows.append(
-            [
-                pair.cine_slice,
-                pair.lge_slice,
-                pair.distance_mm,
-                *registration.shift_mm,
-                registration.status,
-                registration.metric,
-                registration.metric_at_zero,
-                pair.status,
-            ]
-        )
+    lge_rows, pairs_rows = _partner_rows(lge, cine_planes, cine_rows, cine_mean_syx, axis, settings)
     pairs = pd.DataFrame(pairs_rows, columns=PAIRS_COLUMNS)
     paired = np.array([row is not None for row in lge_rows])
     if not paired.any():
@@ -203,15 +176,7 @@ def preprocess_subject(
             subject,
             settings.pair_tolerance_mm,
         )
-    lge_crop = crop_volume(lge, lge_rows, grid_size=settings.grid_size)[:, 0]
-    lge_valid = _coverage(lge, lge_rows, settings.grid_size)
-    if paired.any():
-        lge_syx, lge_range = percentile_normalise(
-            lge_crop, settings.percentiles, lge_valid & paired[:, None, None]
-        )
-        lge_syx[~paired] = 0.0
-    else:
-        lge_syx, lge_range = lge_crop, (float("nan"), float("nan"))
+    lge_syx, lge_range = _normalised_partner(lge, lge_rows, settings)
     arrays |= {
         "lge_syx": lge_syx,
         "lge_slice_index": np.array([-1 if r is None else r.source_slice for r in lge_rows]),
@@ -224,6 +189,98 @@ def preprocess_subject(
         labels.affine = lge.affine
         arrays["labels_syx"] = crop_volume(labels, lge_rows, True, settings.grid_size)[:, 0]
     return Preprocessed(arrays, geometry, pairs, axis)
+
+
+def _partner_rows(
+    other: SourceVolume,
+    cine_planes: list,
+    cine_rows: list[CropRow],
+    cine_mean_syx: np.ndarray,
+    axis: LVAxis,
+    settings: Settings,
+) -> tuple[list[CropRow | None], list[list]]:
+    """Crop rows of a single-phase contrast (LGE, T2) on the cine slices: each cine slice gets
+    the contrast's slice nearest its LV centre (within tolerance), cropped with the cine's
+    in-plane axes and, when enabled, shifted by the in-plane registration to the mean cine
+    frame. Returns the rows (None = unpaired) and one pairs.tsv row per slice."""
+    planes = other.planes()
+    centres = [axis.centre_in(p) for p in cine_planes]
+    rows: list[CropRow | None] = [None] * len(cine_planes)
+    table = []
+    for pair in pair_slices(cine_planes, planes, centres, settings.pair_tolerance_mm):
+        registration = Registration(np.zeros(2), float("nan"), "disabled")
+        if pair.status == "paired":
+            k, m = pair.cine_slice, pair.lge_slice
+            axes = (cine_rows[k].u, cine_rows[k].v)
+            centre = axis.centre_in(planes[m])
+            row = crop_row(planes[m], m, centre, settings.fov_mm, settings.grid_size, axes)
+            if settings.register:
+                registration = register_translation(
+                    resample_slice(other, row),
+                    cine_mean_syx[k],
+                    row.spacing_mm,
+                    settings.register_mask_radius_mm,
+                    settings.register_max_shift_mm,
+                )
+                row = crop_row(
+                    planes[m],
+                    m,
+                    centre,
+                    settings.fov_mm,
+                    settings.grid_size,
+                    axes,
+                    shift_mm=registration.shift_mm,
+                )
+            rows[k] = row
+        table.append(
+            [
+                pair.cine_slice,
+                pair.lge_slice,
+                pair.distance_mm,
+                *registration.shift_mm,
+                registration.status,
+                registration.metric,
+                registration.metric_at_zero,
+                pair.status,
+            ]
+        )
+    return rows, table
+
+
+def _normalised_partner(
+    other: SourceVolume, rows: list[CropRow | None], settings: Settings
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """(slice, y, x) crops of a paired contrast normalised over its paired slices; unpaired
+    slices are zero."""
+    crop = crop_volume(other, rows, grid_size=settings.grid_size)[:, 0]
+    paired = np.array([row is not None for row in rows])
+    if not paired.any():
+        return crop, (float("nan"), float("nan"))
+    valid = _coverage(other, rows, settings.grid_size)
+    syx, value_range = percentile_normalise(
+        crop, settings.percentiles, valid & paired[:, None, None]
+    )
+    syx[~paired] = 0.0
+    return syx, value_range
+
+
+def _add_t2(subject, t2, arrays, geometry, cine_planes, cine_rows, cine_mean_syx, axis, settings):
+    """T2-weighted crops (`t2_syx`, zero where `t2_paired` is False), paired with the cine
+    slices and cropped exactly like the LGE: an optional conditioning channel of the model."""
+    rows, _ = _partner_rows(t2, cine_planes, cine_rows, cine_mean_syx, axis, settings)
+    paired = np.array([row is not None for row in rows])
+    if not paired.all():
+        log.warning(
+            "subject %s: %d of %d cine slices have no T2 slice within %.1f mm (their T2 is 0)",
+            subject,
+            (~paired).sum(),
+            len(paired),
+            settings.pair_tolerance_mm,
+        )
+    arrays["t2_syx"], t2_range = _normalised_partner(t2, rows, settings)
+    arrays["t2_paired"] = paired
+    geometry["intensity"]["t2"] = list(t2_range)
+    geometry["t2"] = _section(t2, rows)
 
 
 def write_outputs(result: Preprocessed, paired_npz, geometry_json, pairs_tsv) -> None:
@@ -246,13 +303,14 @@ def run_subject(
     lge: str | None = None,
     labels: str | None = None,
     myocardium_labels: list[int] | None = None,
+    t2: str | None = None,
 ) -> Preprocessed:
     """Stage entry point: preprocess one subject and write paired.npz, geometry.json,
     pairs.tsv and qc.png (keys of `outputs`)."""
     from cine2lge.preprocess.montage import qc_montage
 
     settings = Settings.from_config(config_section)
-    result = preprocess_subject(subject, cine, settings, lge, labels, myocardium_labels)
+    result = preprocess_subject(subject, cine, settings, lge, labels, myocardium_labels, t2)
     write_outputs(result, outputs["paired"], outputs["geometry"], outputs["pairs"])
     counts = result.pairs["status"].value_counts().to_dict()
     log.info("subject %s: pairs %s", subject, counts)
