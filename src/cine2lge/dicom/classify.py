@@ -271,13 +271,7 @@ def choose_lge(
         has_ti = any((f.inversion_time_ms or 0) > 0 for f in stack.frames[:1])
         return has_ti or named
 
-    lges = [
-        s
-        for s in stacks
-        if s.kind == "single" and s.n_positions >= cfg["min_lge_slices"] and looks_like_lge(s)
-    ]
-    if cine_normal is not None:
-        lges = [s for s in lges if angle_deg(s.normal, cine_normal) <= cfg["lge_max_angle_deg"]]
+    lges = _short_axis_singles(stacks, cfg, cine_normal, looks_like_lge)
     if not lges:
         raise IngestError(
             f"subject {subject}: study {study.folder}: no short-axis LGE found (single-phase stack"
@@ -300,6 +294,19 @@ def choose_lge(
     return chosen
 
 
+def _short_axis_singles(stacks: list[Stack], cfg: dict, cine_normal, keep) -> list[Stack]:
+    """Single-phase stacks of >= min_lge_slices positions that `keep` accepts, within
+    lge_max_angle_deg of the cine's normal (long-axis stacks excluded)."""
+    found = [
+        s
+        for s in stacks
+        if s.kind == "single" and s.n_positions >= cfg["min_lge_slices"] and keep(s)
+    ]
+    if cine_normal is not None:
+        found = [s for s in found if angle_deg(s.normal, cine_normal) <= cfg["lge_max_angle_deg"]]
+    return found
+
+
 def _named_t2(stack: Stack, cfg: dict) -> bool:
     return bool(cfg["t2_description"] and re.search(cfg["t2_description"], stack.description))
 
@@ -316,16 +323,12 @@ def choose_t2(
     if uids:
         return _explicit(study, uids, subject, "t2", cfg)
     stacks = candidate_stacks(study, cfg)
-    t2s = [
-        s
-        for s in stacks
-        if s.kind == "single"
-        and s.n_positions >= cfg["min_lge_slices"]
-        and _named_t2(s, cfg)
-        and not re.search(cfg["lge_description"], s.description)
-    ]
-    if cine_normal is not None:
-        t2s = [s for s in t2s if angle_deg(s.normal, cine_normal) <= cfg["lge_max_angle_deg"]]
+    t2s = _short_axis_singles(
+        stacks,
+        cfg,
+        cine_normal,
+        lambda s: _named_t2(s, cfg) and not re.search(cfg["lge_description"], s.description),
+    )
     if not t2s:
         raise IngestError(
             f"subject {subject}: study {study.folder}: no short-axis T2-weighted stack found"
