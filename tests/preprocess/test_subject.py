@@ -149,6 +149,9 @@ def test_montage_png(phantom_subject, tmp_path):
 
     height, width = matplotlib.image.imread(path).shape[:2]
     assert height > width  # 8 rows x 3 columns
+    with_t2 = tmp_path / "qc_t2.png"
+    qc_montage(result.arrays | {"t2_syx": result.arrays["lge_syx"]}, with_t2, "ring01")
+    assert matplotlib.image.imread(with_t2).shape[1] > width  # a T2 column more
 
 
 def test_t2_is_paired_and_cropped_like_the_lge(tmp_path):

@@ -1,4 +1,4 @@
-"""QC montage of one subject's crops: cine frame, LGE, and the label outline on the LGE."""
+"""QC montage of one subject's crops: cine frame, LGE, T2, and the label outline on the LGE."""
 
 from __future__ import annotations
 
@@ -20,16 +20,20 @@ def qc_montage(
     myocardium_labels: list[int] | None = None,
     max_rows: int = 12,
 ) -> None:
-    """One row per crop slice (at most `max_rows`, evenly spread): cine frame 0, LGE (if any),
-    and the LGE (or the cine) with the myocardium outline (all labels > 0 if no scheme given)."""
+    """One row per crop slice (at most `max_rows`, evenly spread): cine frame 0, LGE and T2 (if
+    any), and the LGE (or the cine) with the myocardium outline (all labels > 0 if no scheme
+    given)."""
     cine_styx = arrays["cine_styx"]
     lge_syx = arrays.get("lge_syx")
+    t2_syx = arrays.get("t2_syx")
     labels_syx = arrays.get("labels_syx")
     n_slices = cine_styx.shape[0]
     rows = np.unique(np.linspace(0, n_slices - 1, min(n_slices, max_rows)).round().astype(int))
     columns = ["cine (frame 0)"]
     if lge_syx is not None:
         columns.append("LGE")
+    if t2_syx is not None:
+        columns.append("T2")
     if labels_syx is not None:
         columns.append("labels on " + ("LGE" if lge_syx is not None else "cine"))
     figure, axes = plt.subplots(
@@ -39,6 +43,8 @@ def qc_montage(
         panels = [cine_styx[s, 0]]
         if lge_syx is not None:
             panels.append(lge_syx[s])
+        if t2_syx is not None:
+            panels.append(t2_syx[s])
         if labels_syx is not None:
             panels.append(lge_syx[s] if lge_syx is not None else cine_styx[s, 0])
         for j, image in enumerate(panels):
