@@ -154,3 +154,33 @@ def test_cross_validation_scores_every_subject_once_on_a_model_that_did_not_see_
     ]
     # The synthetic LGE is bright exactly on the scar label: real-LGE burden follows the truth.
     assert truth_vs_lge["value"].iloc[0] > 0.9
+
+
+@pytest.mark.realdata
+def test_myops_t2_channel_is_the_t2_cropped_like_the_lge(shared_data, repo, tmp_path):
+    """Real data: with --t2, the extra channel is the MyoPS T2 (co-registered with the DE)
+    cropped on the DE's rows, in [0, 1], and it differs from the LGE it is not."""
+    import yaml
+
+    from cine2lge.model.crossval import load_myops_pairs, myops_cases
+    from cine2lge.preprocess.subject import Settings, preprocess_subject
+    from cine2lge.segment.evaluate import myops_preprocess_section
+
+    config = yaml.safe_load((repo / "config/config.yaml").read_text())
+    myocardium = config["label_schemes"]["myops"]["myocardium"]
+    root = shared_data / "myops2020"
+    (pairs,) = load_myops_pairs(
+        root, config["preprocess"], myocardium, tmp_path, t2=True, numbers=["101"]
+    )
+    frames = config["preprocess"]["frames"]
+    assert pairs.condition_scyx.shape[1] == frames + 1
+    t2 = pairs.condition_scyx[:, frames]
+    assert 0 <= t2.min() and t2.max() <= 1 and t2.std() > 0.05
+    # The same crop as the T2 taken as the "LGE" of a run (the DE's rows: same grid).
+    (case,) = myops_cases(root, ["101"])
+    settings = Settings.from_config(myops_preprocess_section(config["preprocess"]))
+    as_lge = preprocess_subject(
+        "myops101", case["C0"], settings, case["T2"], case["labels"], myocardium
+    )
+    np.testing.assert_allclose(t2, as_lge.arrays["lge_syx"][as_lge.arrays["paired"]], atol=1e-5)
+    assert np.abs(t2 - pairs.lge_syx).mean() > 0.05
