@@ -106,10 +106,25 @@ def test_trained_with_t2_then_inference_uses_it(tmp_path, repo, caplog):
             n_samples=1,
             steps=2,
             progress=False,
+            configured_extra=["t2"],
         )
     assert "subject without_t2: the model is conditioned on t2" in caplog.text
-    assert "subject with_t2" not in caplog.text
+    assert "subject with_t2" not in caplog.text and "follows the weights" not in caplog.text
     with np.load(tmp_path / "chunk.npz") as chunk:
         # Same cine, T2 present vs zero: the T2 channel changes the prediction.
         difference = np.abs(chunk["with_t2.lgelike_syx"] - chunk["without_t2.lgelike_syx"])
         assert difference.max() > 1e-4
+    # A config that forgot extra_conditions: the weights decide, and the log says so.
+    with caplog.at_level(logging.WARNING, logger="cine2lge.model.predict"):
+        predict_chunk(
+            ["with_t2"],
+            [paths["with_t2"]],
+            weights,
+            tmp_path / "chunk2.npz",
+            torch.device("cpu"),
+            n_samples=1,
+            steps=1,
+            progress=False,
+            configured_extra=[],
+        )
+    assert "model.extra_conditions is [] but the weights" in caplog.text

@@ -89,9 +89,19 @@ def predict_chunk(
     bf16: bool = False,
     verify: bool = True,
     progress: bool = True,
+    configured_extra: list[str] | None = None,
 ) -> None:
-    """Sample all slices of `subjects` together; write per-subject arrays to one npz."""
+    """Sample all slices of `subjects` together; write per-subject arrays to one npz.
+    `configured_extra` (config model.extra_conditions) only warns when the weights differ."""
     model, spec, metadata = load_model(weights, device, verify=verify)
+    if configured_extra is not None and tuple(configured_extra) != spec.extra_conditions:
+        log.warning(
+            "config model.extra_conditions is %s but the weights %s were trained on cine + %s:"
+            " inference follows the weights",
+            list(configured_extra),
+            weights,
+            list(spec.extra_conditions),
+        )
     cines = [
         read_paired(s, p, spec.extra_conditions)["condition_scyx"]
         for s, p in zip(subjects, paired_paths, strict=True)

@@ -102,4 +102,5 @@ def predict_subjects(
         min_area_px=cfg["min_area_px"],
         bf16=resolve_bf16(cfg["bf16"], device),
         progress=progress,
+        configured_extra=model_config.get("extra_conditions", []),
     )
