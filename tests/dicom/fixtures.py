@@ -295,3 +295,21 @@ def write_study(folder: Path, seed: int = 0, patient: dict | None = None) -> dic
 
 def read(path: Path) -> pydicom.Dataset:
     return pydicom.dcmread(path)
+
+
+def run_ingest(folder, tmp_path, role="cine", subject="S01", **kwargs):
+    """Ingest one role of `folder` into tmp_path/out; (volume, out folder)."""
+    from cine2lge.dicom.ingest import ingest_series
+
+    out = tmp_path / "out"
+    volume = ingest_series(
+        folder,
+        subject,
+        role,
+        out / f"{role}.nii.gz",
+        out / f"{role}.json",
+        out / f"qc_{role}.json",
+        progress=False,
+        **kwargs,
+    )
+    return volume, out

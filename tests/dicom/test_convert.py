@@ -12,21 +12,7 @@ from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless
 from cine2lge.dicom.ingest import ingest_series
 
 from .fixtures import SeriesSpec, write_enhanced, write_single_frame, write_study
-
-
-def run(folder, tmp_path, role="cine", subject="S01", **kwargs):
-    out = tmp_path / "out"
-    volume = ingest_series(
-        folder,
-        subject,
-        role,
-        out / f"{role}.nii.gz",
-        out / f"{role}.json",
-        out / f"qc_{role}.json",
-        progress=False,
-        **kwargs,
-    )
-    return volume, out
+from .fixtures import run_ingest as run
 
 
 def test_study_cine_and_lge_are_found_among_distractors_and_equal_the_truth(tmp_path):

@@ -12,28 +12,16 @@ import pytest
 
 from cine2lge.dicom import IngestError
 from cine2lge.dicom.classify import DEFAULTS
-from cine2lge.dicom.ingest import ingest_series
 from cine2lge.dicom.qc import qc_table
 from cine2lge.dicom.subject import ingest_subject
 
-from .fixtures import SeriesSpec, write_single_frame
+from .fixtures import SeriesSpec, run_ingest, write_single_frame
 
 SINGLE = {"n_phases": 1, "rows": 14, "columns": 12, "pixel_spacing": (1.4, 1.4)}
 
 
 def run(folder, tmp_path, role, **kwargs):
-    out = tmp_path / "out"
-    volume = ingest_series(
-        folder,
-        "S09",
-        role,
-        out / f"{role}.nii.gz",
-        out / f"{role}.json",
-        out / f"qc_{role}.json",
-        progress=False,
-        **kwargs,
-    )
-    return volume, out
+    return run_ingest(folder, tmp_path, role, "S09", **kwargs)
 
 
 def _set_image_type(expected, image_type):

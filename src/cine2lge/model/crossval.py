@@ -22,7 +22,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cine2lge.model.data import PairedSlices, enhancement_labels, enhancement_mask
+from cine2lge.model.data import (
+    PairedSlices,
+    enhancement_labels,
+    enhancement_mask,
+    stack_condition,
+)
 from cine2lge.model.net import ModelSpec
 from cine2lge.model.sample import ensemble
 from cine2lge.model.train import Trainer, TrainSettings
@@ -95,9 +100,8 @@ def load_myops_pairs(
                 t2_path=case["T2"] if t2 else None,
             )
             paired = run.arrays["paired"]
-            condition = run.arrays["cine_styx"]
-            if t2:
-                condition = np.concatenate([condition, run.arrays["t2_syx"][:, None]], 1)
+            extras = {"t2": run.arrays["t2_syx"]} if t2 else {}
+            condition = stack_condition(run.arrays["cine_styx"], extras)
             np.savez(
                 cache,
                 condition_scyx=condition[paired],

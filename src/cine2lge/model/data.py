@@ -56,12 +56,8 @@ class PairedSlices:
         """(condition (B, T + extras, H, W), lge (B, H, W), enhancement (B, H, W)) copies of
         rows[index]."""
         rows = self.rows[np.asarray(index)]
-        condition = np.asarray(self.cine_styx[rows], dtype=np.float32)
-        if self.extras:
-            extra = [np.asarray(a[rows], dtype=np.float32)[:, None] for a in self.extras.values()]
-            condition = np.concatenate([condition, *extra], axis=1)
         return (
-            condition,
+            stack_condition(self.cine_styx[rows], {k: a[rows] for k, a in self.extras.items()}),
             np.asarray(self.lge_syx[rows], dtype=np.float32),
             np.asarray(self.enhancement_syx[rows], dtype=bool),
         )
@@ -77,6 +73,19 @@ class PairedSlices:
     @property
     def condition_channels(self) -> int:
         return self.n_frames + len(self.extras)
+
+
+def stack_condition(cine_styx: np.ndarray, extras: dict[str, np.ndarray | None]) -> np.ndarray:
+    """The model's condition (slice, T + len(extras), y, x) float32: the cine frames, then each
+    extra contrast (slice, y, x) in order; None (a subject without it) is a zero channel."""
+    cine = np.asarray(cine_styx, dtype=np.float32)
+    channels = [cine]
+    for image_syx in extras.values():
+        if image_syx is None:
+            channels.append(np.zeros_like(cine[:, :1]))
+        else:
+            channels.append(np.asarray(image_syx, dtype=np.float32)[:, None])
+    return np.concatenate(channels, axis=1) if extras else cine
 
 
 def enhancement_labels(scheme: dict, classes: list[str], scheme_name: str = "?") -> list[int]:

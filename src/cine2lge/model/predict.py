@@ -18,6 +18,7 @@ import torch
 
 from cine2lge.io import atomic_path, save_nifti, save_npz
 from cine2lge.model import checkpoint as ckpt
+from cine2lge.model.data import stack_condition
 from cine2lge.model.export_dicom import write_lgelike_series
 from cine2lge.model.net import ModelSpec, build_unet
 from cine2lge.model.runtime import memory_format
@@ -57,11 +58,10 @@ def read_paired(
         arrays = {"cine_styx": paired["cine_styx"]}
         n = len(arrays["cine_styx"])
         arrays["slice_index"] = paired["slice_index"] if "slice_index" in paired else np.arange(n)
-        channels = [arrays["cine_styx"]]
+        extras = {}
         for name in extra_conditions:
-            if f"{name}_syx" in paired:
-                channels.append(paired[f"{name}_syx"][:, None])
-            else:
+            extras[name] = paired[f"{name}_syx"] if f"{name}_syx" in paired else None
+            if extras[name] is None:
                 log.warning(
                     "subject %s: the model is conditioned on %s but %s has none (no `%s`"
                     " column in the subject sheet): that channel is zero",
@@ -70,8 +70,7 @@ def read_paired(
                     path,
                     name,
                 )
-                channels.append(np.zeros_like(arrays["cine_styx"][:, :1]))
-        arrays["condition_scyx"] = np.concatenate(channels, axis=1)
+    arrays["condition_scyx"] = stack_condition(arrays["cine_styx"], extras)
     return arrays
 
 
@@ -102,22 +101,23 @@ def predict_chunk(
             weights,
             list(spec.extra_conditions),
         )
-    cines = [
-        read_paired(s, p, spec.extra_conditions)["condition_scyx"]
+    inputs = [
+        read_paired(s, p, spec.extra_conditions)
         for s, p in zip(subjects, paired_paths, strict=True)
     ]
-    for subject, path, cine in zip(subjects, paired_paths, cines, strict=True):
+    for subject, path, arrays in zip(subjects, paired_paths, inputs, strict=True):
+        cine = arrays["cine_styx"]
         if (
             cine.ndim != 4
-            or cine.shape[1] != spec.condition_channels
+            or cine.shape[1] != spec.frames
             or tuple(cine.shape[2:]) != spec.image_size
         ):
             raise ValueError(
-                f"subject {subject}: {path} cine_styx has shape"
-                f" {(len(cine), cine.shape[1] - len(spec.extra_conditions), *cine.shape[2:])};"
-                f" the model in {weights} expects (slices, {spec.frames}, {spec.image_size[0]},"
+                f"subject {subject}: {path} cine_styx has shape {cine.shape}; the model in"
+                f" {weights} expects (slices, {spec.frames}, {spec.image_size[0]},"
                 f" {spec.image_size[1]}) (check preprocess frames/grid against the weights)"
             )
+    cines = [arrays["condition_scyx"] for arrays in inputs]
     log.info(
         "chunk of %d subjects, %d slices, condition cine x %d%s, K=%d, %d steps, device %s,"
         " bf16 %s",

@@ -101,9 +101,11 @@ def _write(subjects: list[dict], out_dir: Path) -> pd.DataFrame:
                 labels[block] = npz["labels_syx"][paired]
             else:
                 labels[block] = -1
-            has_t2 = npz["t2_paired"][paired] if "t2_syx" in npz else np.zeros(count, bool)
-            if t2 is not None:
-                t2[block] = npz["t2_syx"][paired] if "t2_syx" in npz else 0.0
+            # A fresh .npy memmap is all zeros: subjects without T2 keep their 0 rows.
+            has_t2 = np.zeros(count, bool)
+            if "t2_syx" in npz:
+                has_t2 = npz["t2_paired"][paired]
+                t2[block] = npz["t2_syx"][paired]
             for cine_slice, lge_slice, slice_has_t2 in zip(
                 npz["slice_index"][paired], npz["lge_slice_index"][paired], has_t2, strict=True
             ):

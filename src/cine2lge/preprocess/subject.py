@@ -139,19 +139,22 @@ def preprocess_subject(
         "intensity": {"percentiles": list(settings.percentiles), "cine": list(cine_range)},
         "cine": _section(cine, cine_rows),
     }
-    cine_mean_syx = cine_crop.mean(1)
+    on_cine = _CineCrops(cine_planes, cine_rows, cine_crop.mean(1), axis)
     if t2_path:
-        _add_t2(
-            subject,
-            SourceVolume.load(t2_path),
-            arrays,
-            geometry,
-            cine_planes,
-            cine_rows,
-            cine_mean_syx,
-            axis,
-            settings,
-        )
+        # An optional conditioning channel of the model, paired and cropped like the LGE.
+        t2 = SourceVolume.load(t2_path)
+        t2_part = _crop_partner(t2, on_cine, settings)
+        if not t2_part.paired.all():
+            log.warning(
+                "subject %s: %d of %d cine slices have no T2 slice within %.1f mm (their T2 is 0)",
+                subject,
+                (~t2_part.paired).sum(),
+                len(t2_part.paired),
+                settings.pair_tolerance_mm,
+            )
+        arrays |= {"t2_syx": t2_part.syx, "t2_paired": t2_part.paired}
+        geometry["intensity"]["t2"] = list(t2_part.value_range)
+        geometry["t2"] = _section(t2, t2_part.rows)
     pairs_rows = []
     if lge is None:
         if labels is not None:  # e.g. contours drawn on the cine: labels on the cine grid
@@ -167,22 +170,21 @@ def preprocess_subject(
         pairs = pd.DataFrame(pairs_rows, columns=PAIRS_COLUMNS)
         return Preprocessed(arrays, geometry, pairs, axis)
 
-    lge_rows, pairs_rows = _partner_rows(lge, cine_planes, cine_rows, cine_mean_syx, axis, settings)
-    pairs = pd.DataFrame(pairs_rows, columns=PAIRS_COLUMNS)
-    paired = np.array([row is not None for row in lge_rows])
-    if not paired.any():
+    lge_part = _crop_partner(lge, on_cine, settings)
+    pairs = pd.DataFrame(lge_part.table, columns=PAIRS_COLUMNS)
+    if not lge_part.paired.any():
         log.warning(
             "subject %s: no cine slice has an LGE slice within %.1f mm",
             subject,
             settings.pair_tolerance_mm,
         )
-    lge_syx, lge_range = _normalised_partner(lge, lge_rows, settings)
+    lge_rows = lge_part.rows
     arrays |= {
-        "lge_syx": lge_syx,
+        "lge_syx": lge_part.syx,
         "lge_slice_index": np.array([-1 if r is None else r.source_slice for r in lge_rows]),
-        "paired": paired,
+        "paired": lge_part.paired,
     }
-    geometry["intensity"]["lge"] = list(lge_range)
+    geometry["intensity"]["lge"] = list(lge_part.value_range)
     geometry["lge"] = _section(lge, lge_rows)
     if labels is not None:
         # Labels share the LGE grid: the same rows, nearest neighbour.
@@ -191,33 +193,47 @@ def preprocess_subject(
     return Preprocessed(arrays, geometry, pairs, axis)
 
 
-def _partner_rows(
-    other: SourceVolume,
-    cine_planes: list,
-    cine_rows: list[CropRow],
-    cine_mean_syx: np.ndarray,
-    axis: LVAxis,
-    settings: Settings,
-) -> tuple[list[CropRow | None], list[list]]:
-    """Crop rows of a single-phase contrast (LGE, T2) on the cine slices: each cine slice gets
-    the contrast's slice nearest its LV centre (within tolerance), cropped with the cine's
-    in-plane axes and, when enabled, shifted by the in-plane registration to the mean cine
-    frame. Returns the rows (None = unpaired) and one pairs.tsv row per slice."""
+@dataclass
+class _CineCrops:
+    """What a single-phase contrast is paired and registered against: the cine's slice planes,
+    crop rows, mean crop over time (slice, y, x) and the LV axis."""
+
+    planes: list
+    rows: list[CropRow]
+    mean_syx: np.ndarray
+    axis: LVAxis
+
+
+@dataclass
+class _Partner:
+    """A single-phase contrast (LGE, T2) on the cine slices."""
+
+    rows: list[CropRow | None]  # per cine slice; None = unpaired
+    table: list[list]  # one pairs.tsv row per slice
+    syx: np.ndarray  # crops normalised over the paired slices; unpaired slices 0
+    value_range: tuple[float, float]
+    paired: np.ndarray  # bool per cine slice
+
+
+def _crop_partner(other: SourceVolume, cine: _CineCrops, settings: Settings) -> _Partner:
+    """Each cine slice gets the contrast's slice nearest its LV centre (within tolerance),
+    cropped with the cine's in-plane axes and, when enabled, shifted by the in-plane
+    registration to the mean cine frame; then normalised over the paired slices."""
     planes = other.planes()
-    centres = [axis.centre_in(p) for p in cine_planes]
-    rows: list[CropRow | None] = [None] * len(cine_planes)
+    centres = [cine.axis.centre_in(p) for p in cine.planes]
+    rows: list[CropRow | None] = [None] * len(cine.planes)
     table = []
-    for pair in pair_slices(cine_planes, planes, centres, settings.pair_tolerance_mm):
+    for pair in pair_slices(cine.planes, planes, centres, settings.pair_tolerance_mm):
         registration = Registration(np.zeros(2), float("nan"), "disabled")
         if pair.status == "paired":
             k, m = pair.cine_slice, pair.lge_slice
-            axes = (cine_rows[k].u, cine_rows[k].v)
-            centre = axis.centre_in(planes[m])
+            axes = (cine.rows[k].u, cine.rows[k].v)
+            centre = cine.axis.centre_in(planes[m])
             row = crop_row(planes[m], m, centre, settings.fov_mm, settings.grid_size, axes)
             if settings.register:
                 registration = register_translation(
                     resample_slice(other, row),
-                    cine_mean_syx[k],
+                    cine.mean_syx[k],
                     row.spacing_mm,
                     settings.register_mask_radius_mm,
                     settings.register_max_shift_mm,
@@ -244,43 +260,16 @@ def _partner_rows(
                 pair.status,
             ]
         )
-    return rows, table
-
-
-def _normalised_partner(
-    other: SourceVolume, rows: list[CropRow | None], settings: Settings
-) -> tuple[np.ndarray, tuple[float, float]]:
-    """(slice, y, x) crops of a paired contrast normalised over its paired slices; unpaired
-    slices are zero."""
-    crop = crop_volume(other, rows, grid_size=settings.grid_size)[:, 0]
     paired = np.array([row is not None for row in rows])
-    if not paired.any():
-        return crop, (float("nan"), float("nan"))
-    valid = _coverage(other, rows, settings.grid_size)
-    syx, value_range = percentile_normalise(
-        crop, settings.percentiles, valid & paired[:, None, None]
-    )
-    syx[~paired] = 0.0
-    return syx, value_range
-
-
-def _add_t2(subject, t2, arrays, geometry, cine_planes, cine_rows, cine_mean_syx, axis, settings):
-    """T2-weighted crops (`t2_syx`, zero where `t2_paired` is False), paired with the cine
-    slices and cropped exactly like the LGE: an optional conditioning channel of the model."""
-    rows, _ = _partner_rows(t2, cine_planes, cine_rows, cine_mean_syx, axis, settings)
-    paired = np.array([row is not None for row in rows])
-    if not paired.all():
-        log.warning(
-            "subject %s: %d of %d cine slices have no T2 slice within %.1f mm (their T2 is 0)",
-            subject,
-            (~paired).sum(),
-            len(paired),
-            settings.pair_tolerance_mm,
+    syx = crop_volume(other, rows, grid_size=settings.grid_size)[:, 0]
+    value_range = (float("nan"), float("nan"))
+    if paired.any():
+        valid = _coverage(other, rows, settings.grid_size)
+        syx, value_range = percentile_normalise(
+            syx, settings.percentiles, valid & paired[:, None, None]
         )
-    arrays["t2_syx"], t2_range = _normalised_partner(t2, rows, settings)
-    arrays["t2_paired"] = paired
-    geometry["intensity"]["t2"] = list(t2_range)
-    geometry["t2"] = _section(t2, rows)
+        syx[~paired] = 0.0
+    return _Partner(rows, table, syx, value_range, paired)
 
 
 def write_outputs(result: Preprocessed, paired_npz, geometry_json, pairs_tsv) -> None:
