@@ -10,4 +10,5 @@ with to_file(snakemake.log[0]):
         out_path=snakemake.output[0],
         model_config=snakemake.params.model,
         threads=snakemake.threads,
+        preprocess=snakemake.params.preprocess,
     )

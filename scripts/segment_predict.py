@@ -13,4 +13,5 @@ with to_file(snakemake.log[0]):
         snakemake.params.postprocess,
         threads=snakemake.threads,
         batch_size=snakemake.params.batch_size,
+        preprocess=snakemake.params.preprocess,
     )

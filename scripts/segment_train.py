@@ -16,4 +16,5 @@ with to_file(snakemake.log[0]):
         use_gpu=params.use_gpu,
         threads=snakemake.threads,
         init_weights=inputs.init[0] if inputs.init else None,
+        preprocess=params.preprocess,
     )

@@ -13,4 +13,5 @@ with to_file(snakemake.log[0]):
         label_schemes=snakemake.params.label_schemes,
         threads=snakemake.threads,
         init_weights=snakemake.input.init[0] if snakemake.input.init else None,
+        preprocess=snakemake.params.preprocess,
     )

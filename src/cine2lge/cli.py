@@ -1,6 +1,8 @@
 """`cine2lge` command line: small helpers around the Snakemake workflow.
 
     cine2lge install-slurm-profile [--dest DIR] [--force]
+    cine2lge quantify-lge --lge LGE.nii.gz --labels LABELS.nii.gz --scheme NAME --out lesions.tsv
+                          [--configfile config.yaml] [--subject ID]
 
 Subcommands are registered in `build_parser`; each has a `run_<name>(args) -> int` function.
 """
@@ -64,6 +66,24 @@ def run_install_slurm_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_quantify_lge(args: argparse.Namespace) -> int:
+    import logging
+
+    from cine2lge.quantify.nifti import load_config, quantify_lge
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    config = load_config(args.configfile)
+    table = quantify_lge(args.lge, args.labels, args.scheme, args.out, config, args.subject)
+    rows = table[table["region"] == "subject"]
+    for _, row in rows.iterrows():
+        print(
+            f"{row['source']:6s} {row['class']:13s} {row['percent_lv']:7.2f} %LV"
+            f" {row['volume_ml']:8.2f} mL"
+        )
+    print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cine2lge", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +99,25 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--dest", help="target folder (default: ~/.config/snakemake/slurm)")
     install.add_argument("--force", action="store_true", help="replace an existing profile")
     install.set_defaults(func=run_install_slurm_profile)
+
+    quantify = commands.add_parser(
+        "quantify-lge",
+        help="lesion burden of one LGE NIfTI with a label map (the pipeline's quantification)",
+        description="Quantify one LGE volume inside the myocardium of a label map on its grid, "
+        "with the pipeline's code and config keys (quantify, label_schemes); writes a table in "
+        "the lesions.tsv schema (docs/quantify.md).",
+    )
+    quantify.add_argument("--lge", required=True, help="LGE short-axis stack (NIfTI)")
+    quantify.add_argument("--labels", required=True, help="label map on the LGE's grid (NIfTI)")
+    quantify.add_argument(
+        "--scheme", required=True, help="label scheme name (config label_schemes)"
+    )
+    quantify.add_argument("--out", required=True, help="output table (lesions.tsv schema)")
+    quantify.add_argument(
+        "--configfile", help="YAML merged over the workflow's config/config.yaml (as Snakemake)"
+    )
+    quantify.add_argument("--subject", help="subject id in the table (default: LGE file name)")
+    quantify.set_defaults(func=run_quantify_lge)
     return parser
 
 
@@ -86,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, FileExistsError) as error:
+    except (FileNotFoundError, FileExistsError, KeyError, ValueError) as error:
         print(f"cine2lge {args.command}: error: {error}", file=sys.stderr)
         return 1
 

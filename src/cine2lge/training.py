@@ -4,18 +4,30 @@ validates, checkpoints and saves on SIGTERM.
 
 A subclass builds its network (after this class seeded torch), hands it to `start_optimiser`,
 and supplies what is its own: metadata(), train_step() (one step, ending in `optimise`, returning
-the loss to average), train_metrics() of that average, validate(), describe(), and the names
-below.
+the loss to average), train_metrics() of that average, validate(), describe(),
+data_fingerprint() (digests of its training data and initial weights) and the names below.
+
+Every checkpoint and the exported weights carry a fingerprint of what the weights are a function
+of: spec, the settings that change them (not the logging/validation/checkpoint cadence, not job
+resources, which are no settings at all) and the data digests. A checkpoint whose fingerprint
+differs (new subjects, another learning rate, ...) is stale: resuming it would finish the old
+run and export its weights under the new settings, so the checkpoint folder is moved aside and
+training starts at step 0.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
+import shutil
 import signal
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.optim.swa_utils import AveragedModel
@@ -71,6 +83,56 @@ def metrics_row(step, split, metric, value) -> dict:
     return {"step": step, "split": split, "metric": metric, "value": value}
 
 
+# Settings that change only what is logged or kept, never the trained weights.
+CADENCE_SETTINGS = frozenset(
+    {
+        "log_every",
+        "val_every",
+        "val_sample_steps",
+        "val_max_slices",
+        "checkpoint_every",
+        "keep_checkpoints",
+    }
+)
+
+
+def settings_dict(settings) -> dict:
+    """A settings dataclass (or plain settings object) as a dict of its values."""
+    if dataclasses.is_dataclass(settings):
+        return dataclasses.asdict(settings)
+    names = (n for n in dir(settings) if not n.startswith("_"))
+    return {n: getattr(settings, n) for n in names if not callable(getattr(settings, n))}
+
+
+def array_digest(arrays: dict[str, np.ndarray], rows: np.ndarray | None = None) -> str:
+    """sha256 of named arrays (dtype, shape and values; `rows` of each, in order), read in blocks
+    of about 64 MB so that a memory-mapped split of any size hashes in bounded memory."""
+    digest = hashlib.sha256()
+    for name, array in arrays.items():
+        n = len(array) if rows is None else len(rows)
+        digest.update(f"{name}:{np.dtype(array.dtype).str}:{n}:{array.shape[1:]};".encode())
+        row_bytes = max(1, int(np.prod(array.shape[1:])) * np.dtype(array.dtype).itemsize)
+        block = max(1, (64 << 20) // row_bytes)
+        for start in range(0, n, block):
+            part = (
+                array[start : start + block] if rows is None else array[rows[start : start + block]]
+            )
+            digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()
+
+
+def changes(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """'key: old -> new' of every differing entry (nested dicts by dotted key)."""
+    out = []
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key, "absent"), current.get(key, "absent")
+        if isinstance(old, dict) and isinstance(new, dict):
+            out += changes(old, new, f"{prefix}{key}.")
+        elif old != new:
+            out.append(f"{prefix}{key}: {old} -> {new}")
+    return out
+
+
 class ResumableTrainer:
     """`settings` needs steps, learning_rate(_at), weight_decay, ema_decay, log_every,
     val_every, checkpoint_every and keep_checkpoints; `spec` a from_json classmethod."""
@@ -85,6 +147,10 @@ class ResumableTrainer:
         self.checkpoint_dir = Path(checkpoint_dir)
         self.metrics_path = self.checkpoint_dir / "metrics.tsv"
         self.step = 0
+        # Config values the data were made with (cine2lge.model.checkpoint.input_record), set
+        # by the stage entry; recorded in the weights so inference can check its config.
+        self.inputs: dict = {}
+        self._fingerprint: dict | None = None
         torch.manual_seed(settings.seed)  # the initial weights, which the subclass builds next
 
     @property
@@ -122,6 +188,30 @@ class ResumableTrainer:
         """What is trained on what, for the log line that starts a run."""
         raise NotImplementedError
 
+    def data_fingerprint(self) -> dict[str, str]:
+        """Digests of what else the weights depend on: training data, initial weights."""
+        return {}
+
+    # -- provenance --------------------------------------------------------------------------
+    def fingerprint(self) -> dict:
+        """What the trained weights are a function of (computed once: it hashes the data)."""
+        if self._fingerprint is None:
+            settings = settings_dict(self.settings)
+            self._fingerprint = {
+                "spec": json.loads(self.spec.to_json()),
+                "settings": {k: v for k, v in settings.items() if k not in CADENCE_SETTINGS},
+                **self.data_fingerprint(),
+            }
+        return self._fingerprint
+
+    def weights_metadata(self) -> dict[str, str]:
+        """The subclass's metadata plus fingerprint, input record and library versions."""
+        return {
+            **self.metadata(),
+            "fingerprint": json.dumps(self.fingerprint(), sort_keys=True),
+            **ckpt.provenance(self.inputs),
+        }
+
     # -- one optimisation step ---------------------------------------------------------------
     def set_learning_rate(self) -> None:
         for group in self.optimizer.param_groups:
@@ -145,12 +235,43 @@ class ResumableTrainer:
             self.model,
             self.ema,
             self.optimizer,
-            self.metadata(),
+            self.weights_metadata(),
             keep=self.settings.keep_checkpoints,
         )
 
+    def stale_reasons(self, target: Path) -> list[str]:
+        """Why checkpoint `target` is not a state of this run (empty: it is)."""
+        text = ckpt.read_metadata(target).get("fingerprint")
+        if text is None:
+            return ["it has no fingerprint (written before cine2lge recorded one)"]
+        return changes(json.loads(text), json.loads(json.dumps(self.fingerprint())))
+
+    def set_aside(self, target: Path, reasons: list[str]) -> Path:
+        """Move the whole checkpoint folder (checkpoints, metrics.tsv) to `<folder>.stale`,
+        replacing an older one: kept for inspection, never resumed."""
+        stale = self.checkpoint_dir.with_name(self.checkpoint_dir.name + ".stale")
+        shutil.rmtree(stale, ignore_errors=True)
+        self.checkpoint_dir.rename(stale)
+        self.log.warning(
+            "not resuming %s, its run differs from this one (%s); moved %s to %s, training"
+            " starts at step 0",
+            target,
+            "; ".join(reasons),
+            self.checkpoint_dir,
+            stale,
+        )
+        return stale
+
     def resume(self) -> bool:
-        """Continue from the newest checkpoint in checkpoint_dir, if any."""
+        """Continue from the newest checkpoint in checkpoint_dir if its fingerprint is this
+        run's; a stale one is moved aside (set_aside) and training starts at step 0."""
+        target = ckpt.latest_checkpoint(self.checkpoint_dir)
+        if target is None:
+            return False
+        reasons = self.stale_reasons(target)
+        if reasons:
+            self.set_aside(target, reasons)
+            return False
         resumed = ckpt.resume_latest(
             self.checkpoint_dir,
             self.spec,
@@ -240,7 +361,7 @@ class ResumableTrainer:
 
     def export(self, weights_path: str | Path, metrics_path: str | Path | None = None) -> None:
         """Write the EMA weights (safetensors + metadata) and a copy of the metrics table."""
-        ckpt.save_weights(weights_path, self.ema.module.state_dict(), self.metadata())
+        ckpt.save_weights(weights_path, self.ema.module.state_dict(), self.weights_metadata())
         if metrics_path is not None and self.metrics_path.is_file():
             with atomic_path(metrics_path) as tmp:
                 tmp.write_bytes(self.metrics_path.read_bytes())

@@ -70,6 +70,58 @@ def test_load_model_checks_sha256(tmp_path, tiny_spec):
         load_model(path, torch.device("cpu"))
 
 
+def test_inference_refuses_weights_of_other_preprocessing(tmp_path, tiny_spec, caplog):
+    from cine2lge.model.predict import bound_inputs
+
+    preprocess = {
+        "fov_mm": 128,
+        "grid_size": 16,
+        "frames": 3,
+        "intensity_percentiles": [1, 99],
+        "pair_tolerance_mm": 5,
+        "registration": {"enabled": True},
+    }
+    record = ckpt.input_record(preprocess, **{"model.enhancement_classes": ["a", "b"]})
+    model = _constant_model(tiny_spec)
+    path = tmp_path / "w.safetensors"
+    ckpt.save_weights(
+        path, model.state_dict(), {"spec": tiny_spec.to_json(), "inputs": json.dumps(record)}
+    )
+    ckpt.write_sha256(path)
+    paired = tmp_path / "paired.npz"
+    np.savez(paired, cine_styx=np.zeros((1, 3, 16, 16), np.float32))
+
+    def run(preprocess, classes=("b", "a")):
+        predict_chunk(
+            ["s1"],
+            [paired],
+            path,
+            tmp_path / "chunk.npz",
+            torch.device("cpu"),
+            n_samples=1,
+            steps=1,
+            progress=False,
+            configured_inputs=bound_inputs(preprocess, list(classes)),
+        )
+
+    # Free keys (LGE pairing and registration) may differ; class order does not matter.
+    run({**preprocess, "pair_tolerance_mm": 9, "registration": {"enabled": False}})
+    with pytest.raises(
+        ValueError, match=r"trained with preprocess.fov_mm=128 but the config has 160"
+    ):
+        run({**preprocess, "fov_mm": 160})
+    with pytest.raises(ValueError, match=r"preprocess.intensity_percentiles=\[1, 99\] but"):
+        run({**preprocess, "intensity_percentiles": [2, 98]})
+    with pytest.raises(ValueError, match=r"model.enhancement_classes=\['a', 'b'\] but"):
+        run(preprocess, classes=["a"])
+
+    # Weights from before the record: a warning, not an error.
+    _save(model, tiny_spec, path)
+    with caplog.at_level("WARNING"):
+        run({**preprocess, "fov_mm": 160})
+    assert "do not record the preprocessing" in caplog.text
+
+
 def _identity_geometry(n_slices, size, spacing=2.0, thickness=8.0):
     """Crop rows on the source grid: crop pixel (x, y) of row k = source voxel (x, y, k)."""
     affine = np.diag([spacing, spacing, thickness, 1.0])

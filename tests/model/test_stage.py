@@ -1,7 +1,9 @@
 import copy
+import json
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 
 from cine2lge.model import checkpoint as ckpt
@@ -72,3 +74,57 @@ def test_config_section_trains_and_predicts(tmp_path, repo):
         probability = arrays["s1.enhancement_prob_syx"]
         assert probability.shape == (3, 16, 16)
         assert set(np.unique(probability)) <= {0.0, 0.5, 1.0}  # K = 2 samples
+
+
+def test_reruns_resume_the_same_data_and_settings_only(tmp_path, repo, caplog):
+    """A resources-only change keeps the fingerprint (resumed at the last step, same weights);
+    new training subjects do not (the checkpoints are set aside, training restarts)."""
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    model = copy.deepcopy(config["model"])
+    model["net"] = {
+        "channels": [16],
+        "attention_levels": [False],
+        "num_res_blocks": 1,
+        "norm_num_groups": 16,
+        "num_head_channels": 16,
+    }
+    model["train"].update(steps=2, log_every=1, val_every=2, checkpoint_every=2)
+    preprocess = {**config["preprocess"], "grid_size": 16, "frames": 2}
+    out = tmp_path / "out"
+
+    def run(section, train_dir):
+        train_model(
+            train_dir,
+            None,
+            out / "model.safetensors",
+            out / "metrics.tsv",
+            out / "checkpoints",
+            section,
+            config["label_schemes"],
+            threads=1,
+            progress=False,
+            preprocess=preprocess,
+        )
+        return ckpt.load_weights(out / "model.safetensors")
+
+    train_dir = write_synthetic_split(tmp_path / "train", n=6, frames=2, size=16, seed=1)
+    weights, metadata = run(model, train_dir)
+    inputs = json.loads(metadata["inputs"])
+    assert inputs["preprocess.grid_size"] == 16 and inputs["preprocess.fov_mm"] == 128
+    assert inputs["model.enhancement_classes"] == sorted(model["enhancement_classes"])
+    assert list(inputs["label_schemes"]) == ["demo"]
+
+    resources = copy.deepcopy(model)
+    resources["train"].update(threads=8, mem_mb=64000, runtime_min=1, log_every=2)
+    with caplog.at_level("INFO"):
+        again, metadata_again = run(resources, train_dir)
+    assert "resumed from" in caplog.text and not (out / "checkpoints.stale").exists()
+    assert metadata_again["fingerprint"] == metadata["fingerprint"]
+    assert all(torch.equal(weights[k], again[k]) for k in weights)
+
+    more = write_synthetic_split(tmp_path / "more", n=8, frames=2, size=16, seed=1)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        _, metadata_more = run(model, more)
+    assert "train_data:" in caplog.text and (out / "checkpoints.stale").is_dir()
+    assert metadata_more["fingerprint"] != metadata["fingerprint"]

@@ -1,5 +1,6 @@
 import os
 import signal
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -68,15 +69,37 @@ def test_sigterm_saves_and_resume_matches_an_uninterrupted_run(
     )
 
 
-def test_resume_refuses_a_different_architecture(tmp_path, tiny_spec, tiny_settings, tiny_dataset):
+def test_a_checkpoint_of_another_run_is_set_aside(
+    tmp_path, tiny_spec, tiny_settings, tiny_dataset, caplog
+):
+    """Other architecture, other training data, other initial weights, other settings: the
+    checkpoint is not resumed (it would export the old run's weights under the new settings)."""
     train_data, val_data = tiny_dataset
     cpu = pick_device(prefer_gpu=False)
-    first = Trainer(tiny_spec, tiny_settings, train_data, None, tmp_path, cpu)
-    first.train_step()
-    first.save_checkpoint()
-    other = ModelSpec(**{**tiny_spec.__dict__, "channels": (16, 16)})
-    with pytest.raises(ValueError, match="differs from the configured"):
-        Trainer(other, tiny_settings, train_data, None, tmp_path, cpu).resume()
+    folder = tmp_path / "ckpt"
+
+    def checkpoint_then(spec=tiny_spec, settings=tiny_settings, data=train_data, init=None):
+        first = Trainer(tiny_spec, tiny_settings, train_data, None, folder, cpu)
+        first.train_step()
+        first.save_checkpoint()
+        return Trainer(spec, settings, data, None, folder, cpu, init_weights=init)
+
+    same = checkpoint_then()
+    assert same.resume() and same.step == 1  # same data and settings: resumed
+    init = tmp_path / "init.safetensors"
+    ckpt.save_weights(init, same.model.state_dict(), same.weights_metadata())
+    ckpt.write_sha256(init)
+    for changed, named in [
+        ({"spec": ModelSpec(**{**tiny_spec.__dict__, "channels": (16, 16)})}, "spec.channels"),
+        ({"data": val_data}, "train_data"),
+        ({"init": init}, "init_weights: none -> "),
+        ({"settings": replace(tiny_settings, batch_size=2)}, "settings.batch_size: 4 -> 2"),
+    ]:
+        caplog.clear()
+        other = checkpoint_then(**changed)
+        assert not other.resume() and other.step == 0, named
+        assert named in caplog.text
+        assert (tmp_path / "ckpt.stale" / "step-00000001").is_dir() and not folder.exists()
 
 
 def test_training_decreases_the_loss_and_exports_ema_weights(

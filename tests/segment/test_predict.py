@@ -68,11 +68,47 @@ def test_predict_subject_writes_masks_at_the_label_phase_and_qc(weights, tmp_pat
         truth = classes_styx[:, 2] == 2
         assert 2 * (myo & truth).sum() / (myo.sum() + truth.sum()) > 0.7
         assert not out["labels_syx"][2].any()  # no ring: nothing reaches quantification
+        # The quantified frame's QC, for quantification (usable slices, coverage flag).
+        assert out["usable_s"].tolist() == [True, True, False]
+        assert out["status_s"][0] in {"ok", "repaired"} and out["reason_s"].dtype.kind == "U"
+        # 2 usable slices; the small test network predicts "myocardium" on the empty slice, so
+        # it may count as an LV slice (coverage 2/3).
+        assert float(out["coverage"]) >= 0.66 and str(out["flag"]) == "ok"
     qc = pd.read_csv(qc_path, sep="\t")
     assert len(qc) == 12 and qc["quantified"].sum() == 3
+    assert {"reason", "usable", "coverage", "flag"} <= set(qc.columns)
     used = qc[qc["quantified"]].set_index("source_slice")
-    assert used.loc[6, "status"] in {"no_myocardium", "open"}
+    assert used.loc[6, "status"] in {"no_myocardium", "open", "implausible"}
+    assert not used.loc[6, "usable"]
     assert used.loc[4, "ring_closed"]
+
+
+def test_dropped_slices_and_low_coverage_are_logged(caplog):
+    from cine2lge.segment.predict import log_usable_slices
+
+    used = pd.DataFrame(
+        {
+            "slice": [0, 1, 2, 3],
+            "source_slice": [4, 5, 6, 7],
+            "status": ["ok", "open", "implausible", "no_myocardium"],
+            "reason": ["closed ring", "ring still open", "myocardium 9 px", "none"],
+            "usable": [True, False, False, False],
+            "coverage": [1 / 3] * 4,
+            "flag": ["low_coverage"] * 4,
+        }
+    )
+    with caplog.at_level("INFO"):
+        log_usable_slices("S7", used)
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert messages[0] == (
+        "INFO",
+        "subject S7: slices left out of quantification: slice 1 (source 5): open (ring still"
+        " open); slice 2 (source 6): implausible (myocardium 9 px)",
+    )
+    assert messages[1][0] == "WARNING"
+    assert messages[1][1].startswith(
+        "subject S7: segmentation QC flag low_coverage: 1 usable slices (0), coverage 0.33"
+    )
 
 
 def test_tampered_weights_are_refused(weights, tmp_path):

@@ -20,6 +20,12 @@ wildcard_constraints:
     chunk="chunk[0-9]+",
 
 
+# Job resources (and the init_weights path, an input) are no params: a params change reruns the
+# job, and a memory request must not retrain. The trainers fingerprint what their weights depend
+# on (cine2lge.training), so a rerun with the same data and settings only re-exports.
+NOT_PARAMS = ("threads", "mem_mb", "runtime_min", "init_weights")
+
+
 rule train_model:
     input:
         train="results/dataset/train",
@@ -43,8 +49,16 @@ rule train_model:
     params:
         # Not an output: Snakemake must not delete it when a preempted job fails; a rerun resumes.
         checkpoints="results/model/train/checkpoints",
-        model=MODEL,
+        model={
+            **{
+                k: MODEL[k]
+                for k in ("enhancement_classes", "label_scheme", "net", "diffusion")
+            },
+            "extra_conditions": MODEL.get("extra_conditions", []),
+            "train": {k: v for k, v in MODEL["train"].items() if k not in NOT_PARAMS},
+        },
         label_schemes=config["label_schemes"],
+        preprocess=config["preprocess"],
     script:
         "../../scripts/train_model.py"
 
@@ -71,7 +85,14 @@ rule predict_chunk:
         runtime=MODEL["predict"]["runtime_min"],
     params:
         subjects=lambda wc: MODEL_CHUNKS[wc.chunk],
-        model=MODEL,
+        model={
+            "enhancement_classes": MODEL["enhancement_classes"],
+            "extra_conditions": MODEL.get("extra_conditions", []),
+            "predict": {
+                k: v for k, v in MODEL["predict"].items() if k not in NOT_PARAMS
+            },
+        },
+        preprocess=config["preprocess"],
     script:
         "../../scripts/predict_chunk.py"
 

@@ -73,8 +73,16 @@ rule train_segment:
             s: SEGMENT_SCHEMES[s]
             for s in SEGMENT_TRAIN_SUBJECTS + SEGMENT_VAL_SUBJECTS
         },
-        section=SEGMENT,
+        # What the weights depend on, not job resources (model.smk: NOT_PARAMS).
+        section={
+            "label_phase_fraction": SEGMENT["label_phase_fraction"],
+            "net": SEGMENT["net"],
+            "train": {
+                k: v for k, v in SEGMENT["train"].items() if k not in NOT_PARAMS
+            },
+        },
         grid_size=config["preprocess"]["grid_size"],
+        preprocess=config["preprocess"],
         use_gpu=config["use_gpu"],
     script:
         "../../scripts/segment_train.py"
@@ -105,6 +113,7 @@ rule segment_subject:
         phase_fraction=SEGMENT["label_phase_fraction"],
         postprocess=SEGMENT["postprocess"],
         batch_size=SEGMENT["predict"]["batch_size"],
+        preprocess=config["preprocess"],
     script:
         "../../scripts/segment_predict.py"
 

@@ -33,6 +33,21 @@ def last_metrics(metrics_tsv: str | Path) -> dict[str, dict[str, float]]:
     return out
 
 
+def inputs_lines(metadata: dict) -> list[str]:
+    """Card lines on the preprocessing the weights were trained with (metadata `inputs`)."""
+    if "inputs" not in metadata:
+        return ["- No record of the preprocessing it was trained with (older weights)."]
+    from cine2lge.model.predict import BOUND_PREPROCESS
+
+    record = json.loads(metadata["inputs"])
+    keys = [f"preprocess.{k}" for k in BOUND_PREPROCESS]
+    bound = ", ".join(f"`{k}` {record[k]}" for k in keys if k in record)
+    return [
+        f"- Trained on crops made with {bound} (metadata `inputs`; inference refuses a config"
+        " that differs in the keys the crops depend on)."
+    ]
+
+
 def model_card(weights: Path, digest: str, metadata: dict, metrics: dict, note: str) -> str:
     spec = ModelSpec.from_json(metadata["spec"])
     settings = json.loads(metadata.get("train_settings", "{}"))
@@ -50,6 +65,7 @@ def model_card(weights: Path, digest: str, metadata: dict, metrics: dict, note: 
         f"- `{weights.name}`: safetensors ({size_mb:.1f} MB, {n_params / 1e6:.2f} M parameters,"
         " EMA weights); the architecture is in the file's metadata (`spec`).",
         f"- `{weights.name}.sha256`: `{digest}` (checked at every load).",
+        *inputs_lines(metadata),
         "",
         "## Model",
         "MONAI `DiffusionModelUNet` (2D), conditioning by channel concatenation: input = noisy",

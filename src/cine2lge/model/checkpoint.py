@@ -5,11 +5,18 @@ A training checkpoint is a folder `step-NNNNNNNN/` holding `model.safetensors` (
 plain Python values only, read back with torch.load(weights_only=True)). The file `latest`
 names the newest complete checkpoint; it is replaced atomically after the folder is complete,
 so a job killed while saving resumes from the previous one.
+
+Weights (and checkpoints) describe their inputs: metadata `inputs` holds the config values the
+training data were made with (`preprocess.fov_mm`, ..., label scheme and enhancement classes;
+input_record) and `versions` the torch/monai/cine2lge versions. Inference calls check_inputs
+with the config values its inputs depend on and refuses a mismatch, naming the key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import random
 import shutil
 from pathlib import Path
@@ -22,6 +29,7 @@ from safetensors.torch import save_file
 from cine2lge.io import atomic_path
 
 LATEST = "latest"
+log = logging.getLogger("cine2lge.model.checkpoint")
 
 
 class WeightsChecksumError(ValueError):
@@ -208,3 +216,59 @@ def resume_latest(
         with atomic_path(metrics_path) as tmp:
             table[table["step"] <= step].to_csv(tmp, sep="\t", index=False)
     return target, step
+
+
+def library_versions() -> dict[str, str]:
+    import monai
+
+    import cine2lge
+
+    return {
+        "torch": torch.__version__,
+        "monai": monai.__version__,
+        "cine2lge": cine2lge.__version__,
+    }
+
+
+def input_record(preprocess: dict | None = None, **values) -> dict:
+    """{dotted config key: value} of what the training data were made with: every key of the
+    `preprocess` section (as `preprocess.<key>`) and `values` (e.g. model.enhancement_classes)."""
+    record = {f"preprocess.{k}": v for k, v in (preprocess or {}).items()}
+    record.update(values)
+    return json.loads(json.dumps(record, sort_keys=True))  # plain JSON values (lists, not tuples)
+
+
+def provenance(inputs: dict) -> dict[str, str]:
+    """Metadata entries `inputs` (when known) and `versions` of weights being written."""
+    entries = {"versions": json.dumps(library_versions(), sort_keys=True)}
+    if inputs:
+        entries["inputs"] = json.dumps(inputs, sort_keys=True)
+    return entries
+
+
+def check_inputs(weights: str | Path, metadata: dict[str, str], configured: dict) -> None:
+    """Refuse a config whose `configured` values ({dotted key: value}, input_record form)
+    differ from those the weights were trained with; weights without a record (trained before
+    cine2lge recorded one) only get a warning."""
+    if "inputs" not in metadata:
+        log.warning(
+            "weights %s do not record the preprocessing they were trained with (older weights):"
+            " %s cannot be checked against the config",
+            weights,
+            ", ".join(sorted(configured)),
+        )
+        return
+    recorded = json.loads(metadata["inputs"])
+    configured = json.loads(json.dumps(configured))
+    wrong = [
+        key for key in sorted(configured) if key in recorded and recorded[key] != configured[key]
+    ]
+    if wrong:
+        raise ValueError(
+            f"weights {weights} were trained with "
+            + "; ".join(f"{k}={recorded[k]} but the config has {configured[k]}" for k in wrong)
+            + " (set the config to the weights' values, or retrain)"
+        )
+    unknown = [key for key in sorted(configured) if key not in recorded]
+    if unknown:
+        log.warning("weights %s do not record %s: not checked", weights, ", ".join(unknown))

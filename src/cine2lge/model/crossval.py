@@ -206,8 +206,10 @@ def evaluate_subject(
     quantify_settings: dict,
     enhancement: list[int],
     device: torch.device,
+    predictions: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Sample one held-out subject and score it: per-slice table and tidy burden table."""
+    """Sample one held-out subject and score it: per-slice table and tidy burden table.
+    `predictions`: a dict that receives the subject's ensemble (pixel-level analyses)."""
     from cine2lge.quantify.subject import quantify_arrays
     from cine2lge.stats.similarity import subject_similarity
 
@@ -223,6 +225,8 @@ def evaluate_subject(
         device=device,
         progress=False,
     )
+    if predictions is not None:
+        predictions[subject.subject] = prediction
     myocardium = np.isin(subject.labels_syx, scheme["myocardium"])
     scar_px = enhancement_mask(subject.labels_syx, enhancement).sum(axis=(1, 2))
     slices = subject_similarity(

@@ -26,6 +26,19 @@ from cine2lge.model.sample import ensemble
 
 log = logging.getLogger("cine2lge.model.predict")
 PER_SUBJECT = ("lgelike_syx", "enhancement_prob_syx", "slice_probability_s", "enhancement_area_ks")
+# Preprocess keys the cine crops fed to the model depend on: they must equal the weights'.
+# Free: pair_tolerance_mm, registration (they pair/align the LGE with the cine, for training
+# only) and localise_from_labels (how the LV centre of a crop is found, per subject).
+BOUND_PREPROCESS = ("fov_mm", "grid_size", "frames", "intensity_percentiles")
+
+
+def bound_inputs(preprocess: dict, enhancement_classes: list[str]) -> dict:
+    """The config values inference must share with the weights (checkpoint.check_inputs); the
+    enhancement classes say what the predicted probability means."""
+    return ckpt.input_record(
+        {k: preprocess[k] for k in BOUND_PREPROCESS},
+        **{"model.enhancement_classes": sorted(enhancement_classes)},
+    )
 
 
 def load_model(
@@ -89,10 +102,14 @@ def predict_chunk(
     verify: bool = True,
     progress: bool = True,
     configured_extra: list[str] | None = None,
+    configured_inputs: dict | None = None,
 ) -> None:
     """Sample all slices of `subjects` together; write per-subject arrays to one npz.
-    `configured_extra` (config model.extra_conditions) only warns when the weights differ."""
+    `configured_extra` (config model.extra_conditions) only warns when the weights differ;
+    `configured_inputs` (bound_inputs()) must match the weights' record."""
     model, spec, metadata = load_model(weights, device, verify=verify)
+    if configured_inputs is not None:
+        ckpt.check_inputs(weights, metadata, configured_inputs)
     if configured_extra is not None and tuple(configured_extra) != spec.extra_conditions:
         log.warning(
             "config model.extra_conditions is %s but the weights %s were trained on cine + %s:"

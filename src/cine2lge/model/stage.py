@@ -8,7 +8,7 @@ from pathlib import Path
 from cine2lge.model import checkpoint as ckpt
 from cine2lge.model.data import load_split
 from cine2lge.model.net import ModelSpec
-from cine2lge.model.predict import predict_chunk
+from cine2lge.model.predict import bound_inputs, predict_chunk
 from cine2lge.model.runtime import pick_device, resolve_bf16, set_threads
 from cine2lge.model.train import TrainSettings, train
 
@@ -36,8 +36,10 @@ def train_model(
     threads: int | None = None,
     progress: bool = True,
     init_weights: str | Path | None = None,
+    preprocess: dict | None = None,
 ) -> None:
-    """Train on a dataset split (resuming from checkpoint_dir) and write weights + .sha256."""
+    """Train on a dataset split (resuming from checkpoint_dir) and write weights + .sha256;
+    `preprocess` (config section the dataset was made with) is recorded in the weights."""
     set_threads(threads)
     device = pick_device(prefer_gpu)
     load = dict(
@@ -60,6 +62,20 @@ def train_model(
         extra_conditions=list(train_data.extras),
     )
     settings = train_settings(model_config, device)
+    manifest = train_data.manifest
+    schemes = (
+        manifest["label_scheme"].replace("", model_config["label_scheme"])
+        if "label_scheme" in manifest
+        else [model_config["label_scheme"]]
+    )
+    inputs = ckpt.input_record(
+        preprocess,
+        **{
+            "model.enhancement_classes": sorted(model_config["enhancement_classes"]),
+            "model.label_scheme": model_config["label_scheme"],
+            "label_schemes": {name: label_schemes[name] for name in sorted(set(schemes))},
+        },
+    )
     train(
         spec,
         settings,
@@ -71,6 +87,7 @@ def train_model(
         device,
         progress=progress,
         init_weights=init_weights,
+        inputs=inputs,
     )
     ckpt.write_sha256(weights_path)
 
@@ -84,8 +101,10 @@ def predict_subjects(
     prefer_gpu: bool = True,
     threads: int | None = None,
     progress: bool = True,
+    preprocess: dict | None = None,
 ) -> None:
-    """One inference job: all slices of `subjects`, written to one chunk npz."""
+    """One inference job: all slices of `subjects`, written to one chunk npz. With the config's
+    `preprocess` section, weights trained with other preprocessing are refused."""
     set_threads(threads)
     device = pick_device(prefer_gpu)
     cfg = model_config["predict"]
@@ -103,4 +122,7 @@ def predict_subjects(
         bf16=resolve_bf16(cfg["bf16"], device),
         progress=progress,
         configured_extra=model_config.get("extra_conditions", []),
+        configured_inputs=None
+        if preprocess is None
+        else bound_inputs(preprocess, model_config["enhancement_classes"]),
     )

@@ -21,7 +21,7 @@ from cine2lge.model.data import BatchSource, PairedSlices, step_seed, to_target
 from cine2lge.model.net import ModelSpec, build_train_scheduler, build_unet, training_target
 from cine2lge.model.runtime import autocast, memory_format
 from cine2lge.model.sample import sample_targets
-from cine2lge.training import ResumableTrainer
+from cine2lge.training import ResumableTrainer, array_digest
 
 log = logging.getLogger("cine2lge.model.train")
 
@@ -87,6 +87,7 @@ class Trainer(ResumableTrainer):
     ):
         super().__init__(spec, settings, checkpoint_dir, device)
         self.train_data, self.val_data = train_data, val_data
+        self.init_weights = init_weights
         model = build_unet(spec)
         if init_weights is not None:  # fine-tune; the EMA starts from these weights too
             load_initial_weights(model, spec, init_weights)
@@ -102,6 +103,18 @@ class Trainer(ResumableTrainer):
             "spec": self.spec.to_json(),
             "train_settings": json.dumps(asdict(self.settings), sort_keys=True),
             "step": str(self.step),
+        }
+
+    def data_fingerprint(self) -> dict[str, str]:
+        """Digests of the slices trained on (condition, LGE and enhancement target of the used
+        rows, so label scheme and enhancement classes count too) and of the initial weights.
+        The val split is left out: it changes the logged metrics, not the weights."""
+        data = self.train_data
+        arrays = {"cine": data.cine_styx, "lge": data.lge_syx, "enhancement": data.enhancement_syx}
+        arrays.update({f"extra.{name}": image for name, image in data.extras.items()})
+        return {
+            "train_data": array_digest(arrays, data.rows),
+            "init_weights": ckpt.sha256_of(self.init_weights) if self.init_weights else "none",
         }
 
     # -- one optimisation step ---------------------------------------------------------------
@@ -256,11 +269,14 @@ def train(
     device: torch.device,
     progress: bool = True,
     init_weights: str | Path | None = None,
+    inputs: dict | None = None,
 ) -> Trainer:
-    """Train (resuming when checkpoint_dir holds a checkpoint) and export the EMA weights;
-    `init_weights` = fine-tune from these (a resumed run continues from its checkpoint)."""
+    """Train (resuming when checkpoint_dir holds a checkpoint of this run) and export the EMA
+    weights; `init_weights` = fine-tune from these (a resumed run continues from its
+    checkpoint); `inputs` = what the data were made with (checkpoint.input_record)."""
     trainer = Trainer(
         spec, settings, train_data, val_data, checkpoint_dir, device, init_weights=init_weights
     )
+    trainer.inputs = inputs or {}
     trainer.fit(weights_path, metrics_path, progress=progress)
     return trainer

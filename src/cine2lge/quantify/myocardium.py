@@ -7,12 +7,14 @@ line in pixel coordinates), or the automatic segmentation (cine2lge.segment, mas
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 import numpy as np
 from skimage.draw import polygon
 
+log = logging.getLogger("cine2lge.quantify")
 LESION_CLASSES = ("hyperintense", "intermediate")
 
 
@@ -98,6 +100,55 @@ def myocardium_from_contour_folder(
 # Classes of the segmentation stage's masks (cine2lge.segment.net.PREDICTED_SCHEME; repeated here
 # so that quantification does not import the network code).
 PREDICTED_SCHEME = {"blood_pool": [1], "myocardium": [2], "right_ventricle": [3]}
+
+
+def read_predicted_masks(subject: str, path: str | Path) -> np.ndarray:
+    """Class map (slice, y, x) of masks.npz for quantification: usable slices only.
+
+    Slices whose QC (`usable_s`, segment stage) says unusable (open ring, implausible
+    myocardium, none predicted) are emptied, so a bad slice loses the slice, not the subject.
+    No usable slice: MyocardiumUnavailable naming the slices and why. A QC `flag` other than ok
+    (too few usable slices for the LV) is logged as a warning. Files without the QC arrays
+    (older masks.npz) are used as they are.
+    """
+    with np.load(path) as masks:
+        predicted_syx = masks["labels_syx"].copy()
+        qc = {
+            k: masks[k]
+            for k in ("usable_s", "status_s", "reason_s", "coverage", "flag")
+            if k in masks
+        }
+        slice_index = masks["slice_index"] if "slice_index" in masks else None
+    if "usable_s" not in qc:
+        return predicted_syx
+    usable_s = qc["usable_s"].astype(bool)
+    predicted_syx[~usable_s] = 0
+    if slice_index is None:
+        slice_index = np.arange(len(usable_s))
+    if not usable_s.any():
+        statuses = qc.get("status_s", np.full(len(usable_s), "?"))
+        reasons = qc.get("reason_s", np.full(len(usable_s), "?"))
+        listed = "; ".join(
+            f"slice {s} (source {slice_index[s]}): {statuses[s]} ({reasons[s]})"
+            for s in range(len(usable_s))
+        )
+        raise MyocardiumUnavailable(
+            f"subject {subject}: no usable slice in the predicted masks ({path}):"
+            f" {listed or 'no slices'}; see results/segment/{subject}/qc.tsv, or give labels in"
+            " the sheet's 'myo' column"
+        )
+    flag = str(qc.get("flag", "ok"))
+    if flag != "ok":
+        log.warning(
+            "subject %s: predicted myocardium flagged %s: quantified on %d slice(s) %s,"
+            " coverage %.2f of the LV slices; results cover part of the LV only",
+            subject,
+            flag,
+            int(usable_s.sum()),
+            np.flatnonzero(usable_s).tolist(),
+            float(qc.get("coverage", np.nan)),
+        )
+    return predicted_syx
 
 
 def predicted_myocardium(subject: str, predicted_syx: np.ndarray | None) -> np.ndarray:

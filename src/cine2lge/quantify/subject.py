@@ -20,7 +20,7 @@ from cine2lge.io import atomic_path
 from . import aha
 from .bullseye import plot_bullseye
 from .burden import burden_table
-from .myocardium import PREDICTED_SCHEME, class_mask, subject_myocardium
+from .myocardium import PREDICTED_SCHEME, class_mask, read_predicted_masks, subject_myocardium
 from .remote import remote_reference
 from .thresholds import lesion_masks, probability_masks, truth_masks
 
@@ -71,6 +71,24 @@ def _segment_settings(settings: dict) -> dict:
     }
 
 
+# Settings of the pre-#18 rules (`quantify.legacy_rules: true`): darkest-segment remote, no
+# subject-level detection, no MVO, FWHM from zero floored at `detect_n_sd`.
+LEGACY_RULES = {
+    "fwhm_baseline": "zero",
+    "fwhm_min_n_sd": None,
+    "detect": {"seed_n_sd": None, "min_seed_percent_lv": 0.0},
+    "fill_mvo": False,
+}
+
+
+def rule_settings(settings: dict) -> dict:
+    """The quantify settings with the legacy rules applied when `legacy_rules` is true."""
+    if not settings.get("legacy_rules", False):
+        return settings
+    remote = {**settings.get("remote", {}), "estimator": "darkest"}
+    return {**settings, **LEGACY_RULES, "remote": remote}
+
+
 def intensity_masks(
     what: str,
     image_syx: np.ndarray,
@@ -79,7 +97,9 @@ def intensity_masks(
     settings: dict,
     min_component_px: int,
 ) -> dict[str, np.ndarray]:
-    """Lesion classes of an LGE or LGE-like image: remote reference, then the two rules."""
+    """Lesion classes of an LGE or LGE-like image by the threshold rules (`method: rules`):
+    remote reference, then the two rules."""
+    settings = rule_settings(settings)
     remote_settings = settings.get("remote", {})
     remote = remote_reference(
         image_syx,
@@ -87,6 +107,8 @@ def intensity_masks(
         scope=remote_settings.get("scope", "slice"),
         min_pixels=int(remote_settings.get("min_pixels", 20)),
         segments=remote_settings.get("segments") or None,
+        estimator=remote_settings.get("estimator", "darkest"),
+        pool_n_sd=float(remote_settings.get("pool_n_sd", 1.0)),
     )
     log.info(
         "%s: remote segment per slice %s, mean %s, SD %s",
@@ -95,6 +117,9 @@ def intensity_masks(
         np.round(remote.mean_s, 3).tolist(),
         np.round(remote.sd_s, 3).tolist(),
     )
+    detect = settings.get("detect") or {}
+    seed_n_sd = detect.get("seed_n_sd")
+    fwhm_min_n_sd = settings.get("fwhm_min_n_sd")
     return lesion_masks(
         image_syx,
         myocardium_syx,
@@ -104,7 +129,30 @@ def intensity_masks(
         min_component_px=min_component_px,
         detect_n_sd=float(settings.get("detect_n_sd", 2.0)),
         max_scope=settings.get("max_scope", "slice"),
+        fwhm_baseline=settings.get("fwhm_baseline", "zero"),
+        fwhm_min_n_sd=None if fwhm_min_n_sd is None else float(fwhm_min_n_sd),
+        seed_n_sd=None if seed_n_sd is None else float(seed_n_sd),
+        min_seed_percent_lv=float(detect.get("min_seed_percent_lv", 0.0)),
+        fill_mvo=bool(settings.get("fill_mvo", False)),
     )
+
+
+# How the LGE / LGE-like image becomes lesion classes (`quantify.method`). Each entry takes
+# (what, image_syx, myocardium_syx, segment model, settings, min_component_px) and returns the
+# {"hyperintense", "intermediate", "total"} masks; a learned scar quantifier registers here as
+# "learned" (and in the schema's enum of quantify.method).
+INTENSITY_METHODS = {"rules": intensity_masks}
+
+
+def lesion_method(settings: dict):
+    """The function of `quantify.method` (default "rules")."""
+    name = settings.get("method", "rules")
+    try:
+        return INTENSITY_METHODS[name]
+    except KeyError:
+        raise ValueError(
+            f"quantify.method {name!r} is not available; known: {sorted(INTENSITY_METHODS)}"
+        ) from None
 
 
 def quantify_arrays(
@@ -152,10 +200,13 @@ def quantify_arrays(
     intensity_rule = (
         f"{rule_name(settings['hyperintense'])}/{rule_name(settings.get('intermediate'))}"
     )
+    if settings.get("method", "rules") != "rules":
+        intensity_rule = settings["method"]
+    masks_of = lesion_method(settings)
     sources: dict[str, tuple[str, dict]] = {}
     for name, image in (("lge", lge_syx), ("lgelike", lgelike_syx)):
         if image is not None:
-            masks = intensity_masks(
+            masks = masks_of(
                 f"subject {subject} {name}", image, myocardium_syx, model, settings, min_px
             )
             sources[name] = (intensity_rule, masks)
@@ -234,8 +285,8 @@ def quantify_subject(
     if isinstance(segmentation_path, list | tuple):  # Snakemake's empty input is a list
         segmentation_path = segmentation_path[0] if segmentation_path else None
     if segmentation_path and "labels_syx" not in arrays:
-        with np.load(segmentation_path) as masks:
-            predicted_syx = masks["labels_syx"]
+        # Usable slices only (segment QC); fails naming the slices when none is usable.
+        predicted_syx = read_predicted_masks(subject, segmentation_path)
     direction = settings.get("aha", {}).get("direction", "auto")
     table, model = quantify_arrays(
         subject,

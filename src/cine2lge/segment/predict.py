@@ -4,7 +4,9 @@ Output `masks.npz` (rows = the rows of paired.npz, crop space):
 `classes_styx` uint8 (slice, time, y, x; 0 background, 1 blood pool, 2 myocardium, 3 RV, read
 with net.PREDICTED_SCHEME), `labels_syx` int16 = the frame at `phase_fraction` (the cardiac phase
 of the LGE, used by quantification in place of expert labels), `probability_syx` float32
-(slice, class, y, x) softmax of that frame before post-processing, `frame`, `slice_index`.
+(slice, class, y, x) softmax of that frame before post-processing, `frame`, `slice_index`, and
+the QC of that frame for quantification: `usable_s` bool, `status_s` and `reason_s` (str),
+`coverage` (float) and `flag` (str) of the stack (postprocess module docstring).
 QC table `qc.tsv`: one row per slice and frame (postprocess.QC_COLUMNS + subject, frame,
 source_slice, quantified).
 """
@@ -26,6 +28,10 @@ from cine2lge.segment.postprocess import PostprocessSettings, clean_stack
 from cine2lge.segment.train import predict_probabilities
 
 log = logging.getLogger("cine2lge.segment.predict")
+# Preprocess keys the cine crops depend on: they must equal the weights'. Free: frames (the
+# network sees one frame at a time; label_frame picks the one at phase_fraction),
+# pair_tolerance_mm, registration (LGE pairing, training only) and localise_from_labels.
+BOUND_PREPROCESS = ("fov_mm", "grid_size", "intensity_percentiles")
 
 
 def load_segmenter(weights: str | Path, device: torch.device | None = None):
@@ -70,8 +76,20 @@ def segment_cine(
         "labels_syx": classes_styx[:, frame].astype(np.int16),
         "probability_syx": probability_sctyx[:, frame],
         "frame": np.array(frame),
+        **qc_arrays(tables[frame]),
     }
     return arrays, pd.concat(tables, ignore_index=True).sort_values(["slice", "frame"])
+
+
+def qc_arrays(qc: pd.DataFrame) -> dict[str, np.ndarray]:
+    """masks.npz QC arrays of the quantified frame (clean_stack's table of that frame)."""
+    return {
+        "usable_s": qc["usable"].to_numpy(bool),
+        "status_s": qc["status"].to_numpy(str),
+        "reason_s": qc["reason"].to_numpy(str),
+        "coverage": np.array(float(qc["coverage"].iloc[0]) if len(qc) else 0.0),
+        "flag": np.array(str(qc["flag"].iloc[0]) if len(qc) else "no_usable_slice"),
+    }
 
 
 def predict_subject(
@@ -85,11 +103,16 @@ def predict_subject(
     use_gpu: bool = False,
     threads: int | None = None,
     batch_size: int = 64,
+    preprocess: dict | None = None,
 ) -> pd.DataFrame:
-    """Stage entry: segment one subject's cine crops; write masks.npz and qc.tsv."""
+    """Stage entry: segment one subject's cine crops; write masks.npz and qc.tsv. With the
+    config's `preprocess` section, weights trained on other crops are refused."""
     set_threads(threads)
     device = pick_device(use_gpu)
-    model, spec, _ = load_segmenter(weights, device)
+    model, spec, metadata = load_segmenter(weights, device)
+    if preprocess is not None:
+        bound = ckpt.input_record({k: preprocess[k] for k in BOUND_PREPROCESS})
+        ckpt.check_inputs(weights, metadata, bound)
     with np.load(paired_path) as paired:
         cine_styx = paired["cine_styx"]
         slice_index = (
@@ -118,4 +141,33 @@ def predict_subject(
         int(arrays["frame"]),
         used["status"].value_counts().to_dict(),
     )
+    log_usable_slices(subject, used)
     return qc
+
+
+def log_usable_slices(subject: str, used: pd.DataFrame) -> None:
+    """Log the quantified frame's slices left out (info) and a coverage flag (warning)."""
+    left_out = used[~used["usable"] & (used["status"] != "no_myocardium")]
+    if len(left_out):
+        log.info(
+            "subject %s: slices left out of quantification: %s",
+            subject,
+            "; ".join(
+                f"slice {r.slice} (source {r.source_slice}): {r.status} ({r.reason})"
+                for r in left_out.itertuples()
+            ),
+        )
+    flag = str(used["flag"].iloc[0]) if len(used) else "no_usable_slice"
+    if flag != "ok":
+        log.warning(
+            "subject %s: segmentation QC flag %s: %d usable slices (%s), coverage %.2f of the"
+            " LV slices; %s (qc.tsv)",
+            subject,
+            flag,
+            int(used["usable"].sum()),
+            ", ".join(str(s) for s in used.loc[used["usable"], "slice"]) or "none",
+            float(used["coverage"].iloc[0]) if len(used) else 0.0,
+            "its quantification will fail"
+            if flag == "no_usable_slice"
+            else "it is quantified on part of the LV only",
+        )

@@ -35,7 +35,7 @@ from cine2lge.segment.net import (
     build_segmenter,
     label_frame,
 )
-from cine2lge.training import ResumableTrainer
+from cine2lge.training import ResumableTrainer, array_digest
 
 log = logging.getLogger("cine2lge.segment.train")
 
@@ -218,6 +218,15 @@ class SegmentTrainer(ResumableTrainer):
             **({"init_weights": Path(self.init_weights).name} if self.init_weights else {}),
         }
 
+    def data_fingerprint(self) -> dict[str, str]:
+        """Digests of the labelled slices trained on (images at the label phase, classes) and
+        of the initial weights; the val subjects change the logged Dice only."""
+        data = self.train_data
+        return {
+            "train_data": array_digest({"images": data.images_nyx, "classes": data.classes_nyx}),
+            "init_weights": ckpt.sha256_of(self.init_weights) if self.init_weights else "none",
+        }
+
     def train_step(self) -> float:
         self.model.train()
         images, classes = self.batches.batch(self.step)
@@ -304,10 +313,12 @@ def train_segmenter(
     use_gpu: bool = False,
     threads: int | None = None,
     init_weights: str | Path | None = None,
+    preprocess: dict | None = None,
 ) -> SegmentTrainer:
     """Stage entry (rule train_segment): train on the labelled subjects' paired.npz files.
 
-    `section` is the config's `segment` section, `schemes` the label scheme of each subject.
+    `section` is the config's `segment` section, `schemes` the label scheme of each subject,
+    `preprocess` the config section the paired.npz were made with (recorded in the weights).
     """
     from cine2lge.model.runtime import pick_device, set_threads
 
@@ -328,6 +339,10 @@ def train_segmenter(
         phase,
         init_weights=init_weights,
     )
+    used = {json.dumps(schemes[s], sort_keys=True) for s in set(train_data.subjects)}
+    trainer.inputs = ckpt.input_record(
+        preprocess, label_schemes=[json.loads(text) for text in sorted(used)]
+    )
     trainer.fit(weights_path, metrics_path)
     return trainer
 
@@ -337,6 +352,8 @@ def model_card(
 ) -> str:
     """Markdown model card of shipped segmentation weights."""
     from datetime import UTC, datetime
+
+    from cine2lge.model.card import inputs_lines
 
     spec = SegmentSpec.from_json(metadata["spec"])
     n_params = sum(p.numel() for p in build_segmenter(spec).parameters())
@@ -353,6 +370,7 @@ def model_card(
         f" {n_params / 1e6:.3f} M parameters, EMA weights); architecture in the metadata"
         " (`spec`).",
         f"- `{weights.name}.sha256`: `{digest}` (checked at every load).",
+        *inputs_lines(metadata),
         "",
         "## Model",
         "MONAI `UNet` (2D, instance norm), input one cine frame of the preprocess crop (64 x 64,",

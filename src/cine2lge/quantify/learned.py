@@ -1,0 +1,164 @@
+"""Learned lesion quantifier: a 2D MONAI UNet that marks scar inside a given myocardium.
+
+Input per slice: two channels on the preprocess crop grid, the image (real LGE or LGE-like, in
+[0, 1] as the preprocess stage normalises it) and the myocardium mask (0/1); output two classes
+(not scar, scar). The scar probability is kept inside the myocardium only, so the quantifier
+answers exactly what the n-SD/FWHM rules answer ("which myocardial pixels are enhanced") and is
+applied identically to real LGE and to LGE-like images.
+
+The same network and trainer serve the cine baseline of the model evaluation (one channel, the
+cine frame: "can a discriminative network see scar in cine?"), hence `in_channels`.
+
+Training reuses the segmentation trainer (cine2lge.segment.train): Dice-CE, MONAI augmentation,
+EMA, resumable fingerprinted checkpoints; only the network's classes and validation differ.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cine2lge.segment.train import LabelledSlices, SegmentBatches, SegmentTrainer
+
+WEIGHTS_FORMAT = "cine2lge-scar-v1"
+SCAR_CLASSES = ("other", "scar")
+
+
+@dataclass(frozen=True)
+class ScarSpec:
+    """Network of the learned quantifier; stored in the weights' metadata."""
+
+    channels: tuple[int, ...] = (16, 32, 64, 128)
+    strides: tuple[int, ...] = (2, 2, 2)
+    num_res_units: int = 1
+    dropout: float = 0.1
+    image_size: tuple[int, int] = (64, 64)
+    in_channels: int = 2  # image + myocardium mask (1: image only, the cine baseline)
+    n_classes: int = len(SCAR_CLASSES)
+
+    def __post_init__(self):
+        for name in ("channels", "strides", "image_size"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.in_channels not in (1, 2) or self.n_classes != len(SCAR_CLASSES):
+            raise ValueError(
+                f"invalid scar spec: in_channels {self.in_channels} (1 or 2), 2 classes"
+            )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ScarSpec:
+        values = json.loads(text)
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"scar spec has unknown fields {sorted(unknown)}")
+        return cls(**values)
+
+
+def stack_inputs(image_syx: np.ndarray, myocardium_syx: np.ndarray | None) -> np.ndarray:
+    """Network input (slice, channel, y, x) float32: image and, when given, the mask."""
+    image = np.asarray(image_syx, np.float32)[:, None]
+    if myocardium_syx is None:
+        return image
+    return np.concatenate([image, np.asarray(myocardium_syx, np.float32)[:, None]], axis=1)
+
+
+class ScarBatches(SegmentBatches):
+    """Segmentation batches whose mask channel is re-binarised after augmentation (the shared
+    augmentation interpolates it bilinearly and changes its gain like the image's)."""
+
+    def batch(self, step: int):
+        images, classes = super().batch(step)
+        if images.shape[1] == 2:
+            images[:, 1] = (images[:, 1] > 0.5).float()
+        return images, classes
+
+
+class ScarTrainer(SegmentTrainer):
+    """Two-class (scar) UNet on image (+ myocardium mask); mechanics of SegmentTrainer."""
+
+    job = "scar quantifier training"
+    rule = "train_scar"
+    progress_label = "scar train"
+
+    def __init__(self, spec: ScarSpec, settings, train_data, val_data, checkpoint_dir, device):
+        super().__init__(spec, settings, train_data, val_data, checkpoint_dir, device)
+        self.batches = ScarBatches(train_data, settings.batch_size, settings.seed, settings.augment)
+
+    def metadata(self) -> dict[str, str]:
+        return super().metadata() | {
+            "format": WEIGHTS_FORMAT,
+            "classes": json.dumps(SCAR_CLASSES),
+        }
+
+    def describe(self) -> str:
+        return "scar quantifier " + super().describe().split(" ", 1)[1]
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        if self.val_data is None or len(self.val_data) == 0:
+            return {}
+        from cine2lge.segment.evaluate import dice
+
+        probability = scar_probability(self.ema.module, self.val_data.images_nyx, self.device)
+        return {"dice_scar": dice(probability >= 0.5, self.val_data.classes_nyx == 1)}
+
+
+def build_scar_net(spec: ScarSpec):
+    from cine2lge.segment.net import build_segmenter
+
+    return build_segmenter(spec)  # the same MONAI UNet; reads only the spec's fields
+
+
+@torch.no_grad()
+def scar_probability(
+    model: torch.nn.Module, inputs_ncyx: np.ndarray, device: torch.device, batch_size: int = 64
+) -> np.ndarray:
+    """Scar probability (slice, y, x) float32, zero outside the mask channel when present."""
+    model.eval()
+    out = []
+    for start in range(0, len(inputs_ncyx), batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(inputs_ncyx[start : start + batch_size]))
+        out.append(torch.softmax(model(batch.float().to(device)), dim=1)[:, 1].cpu().numpy())
+    if not out:
+        return np.zeros((0, *inputs_ncyx.shape[2:]), np.float32)
+    probability = np.concatenate(out).astype(np.float32)
+    if inputs_ncyx.shape[1] == 2:
+        probability *= inputs_ncyx[:, 1] > 0.5
+    return probability
+
+
+def load_scar_model(weights: str | Path, device: torch.device | None = None):
+    """(model, spec) of shipped/trained scar weights; the .sha256 beside them is checked."""
+    from cine2lge.model import checkpoint as ckpt
+
+    weights = Path(weights)
+    ckpt.verify_sha256(weights)
+    metadata = ckpt.read_metadata(weights)
+    if metadata.get("format") != WEIGHTS_FORMAT:
+        raise ValueError(
+            f"weights {weights}: format {metadata.get('format')!r} is not {WEIGHTS_FORMAT!r}"
+            " (not learned-quantifier weights)"
+        )
+    state, _ = ckpt.load_weights(weights)
+    spec = ScarSpec.from_json(metadata["spec"])
+    model = build_scar_net(spec)
+    model.load_state_dict(state)
+    return model.to(device or torch.device("cpu")).eval(), spec
+
+
+def scar_rows(
+    subject: str, image_syx: np.ndarray, labels_syx: np.ndarray, scheme: dict, use_mask: bool
+) -> LabelledSlices:
+    """Training rows of one subject: slices with myocardium; classes 1 = scar (the scheme's
+    hyperintense labels, e.g. EMIDEC infarct + no-reflow), inside the myocardium."""
+    myocardium = np.isin(labels_syx, scheme["myocardium"])
+    rows = np.flatnonzero(myocardium.any(axis=(1, 2)))
+    scar = (np.isin(labels_syx, scheme["hyperintense"]) & myocardium)[rows].astype(np.uint8)
+    inputs = stack_inputs(image_syx[rows], myocardium[rows] if use_mask else None)
+    return LabelledSlices(inputs, scar, [subject] * len(rows), rows.tolist())
