@@ -1,12 +1,20 @@
-# Rule report_panels: image panels of the best, median and worst slices of one split.
+# Rule report_panels: image panels of the best, median and worst slices of one split (analysed
+# subjects only, cine2lge.exclusion).
+from cine2lge.exclusion import keep_analysed
 from cine2lge.logs import to_file
 from cine2lge.report.stage import panels_stage
 
 with to_file(snakemake.log[0]):
+    subjects, paired, prediction = keep_analysed(
+        snakemake.params.subjects,
+        snakemake.input.status,
+        snakemake.input.paired,
+        snakemake.input.prediction,
+    )
     panels_stage(
         snakemake.wildcards.split,
         snakemake.input.similarity,
-        dict(zip(snakemake.params.subjects, snakemake.input.paired, strict=True)),
-        dict(zip(snakemake.params.subjects, snakemake.input.prediction, strict=True)),
+        dict(zip(subjects, paired, strict=True)),
+        dict(zip(subjects, prediction, strict=True)),
         snakemake.output[0],
     )

@@ -91,3 +91,22 @@ def test_evaluation_config_builds_its_dag(repo, workdir):
         if line.strip() and line.split()[-1].isdigit()
     )
     assert stats["predict_subject"] == "24" and stats["quantify_lesions"] == "24"
+
+
+def test_probability_weights_are_an_input_of_predict_chunk(repo, workdir):
+    """model.probability_weights (and its .sha256) become inputs of the inference jobs."""
+    weights = workdir / "scar.safetensors"
+    weights.touch()
+    (workdir / "scar.safetensors.sha256").touch()
+    overlay = workdir / "probability.yaml"
+    overlay.write_text(f"model:\n  probability_weights: {weights}\n")
+    result = snakemake(
+        repo, workdir, "-n", "--configfile", str(overlay), "results/model/chunks/chunk0000.npz"
+    )
+    assert result.returncode == 0, result.stderr
+    inputs = next(
+        line
+        for line in result.stdout.split("rule predict_chunk:")[1].splitlines()
+        if line.strip().startswith("input:")
+    )
+    assert f"{weights}, {weights}.sha256" in inputs

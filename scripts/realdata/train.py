@@ -215,7 +215,9 @@ def scar(args, config, use_mask: bool = True, image_key: str = "lge") -> None:
     inputs = ckpt.input_record(
         config["preprocess"],
         training_data="EMIDEC LGE + MyoPS DE" if image_key == "lge" else "MyoPS C0",
-        target="scar: EMIDEC infarct + no-reflow (3, 4); MyoPS scar (2221)",
+        target="scar: EMIDEC infarct + no-reflow (3, 4); MyoPS scar (2221)"
+        if image_key == "lge"
+        else "scar: MyoPS scar (2221)",
     )
     run_segmenter_like(args, config, data, predict, ScarTrainer, spec, args.out / task, inputs)
 
@@ -337,7 +339,7 @@ def main() -> None:
     )
     torch.set_num_threads(args.threads)
     config = yaml.safe_load(args.config.read_text())
-    if args.task == "model":
+    if args.task in ("model", "cinescar"):  # record the cache's preprocessing in the weights
         with np.load(args.data / "myops_pairs.npz") as npz:
             config["preprocess"] = json.loads(str(npz["preprocess_json"]))
     (args.out / args.task).mkdir(parents=True, exist_ok=True)

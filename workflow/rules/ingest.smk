@@ -31,6 +31,7 @@ for _roles, _members in SUBJECTS_BY_ROLES.items():
             unpack(lambda wc: ingest_sources(ROWS[wc.subject])),
         output:
             **output_patterns(_roles, root=INGEST),
+            status=f"{INGEST}/{{subject}}/status.json",
         log:
             "logs/ingest/{subject}.log",
         benchmark:
@@ -51,6 +52,7 @@ for _roles, _members in SUBJECTS_BY_ROLES.items():
             mem_mb=lambda wc, attempt: 2000 * attempt,
             runtime=15 * len(_roles),
         params:
+            split=split_param,
             settings=config.get("ingest", {}),
             labels_tolerance_mm=config.get("ingest", {}).get("labels_tolerance_mm", 0.1),
             series_uids=lambda wc: series_uids(ROWS[wc.subject]),
@@ -60,7 +62,8 @@ for _roles, _members in SUBJECTS_BY_ROLES.items():
 
 rule ingest_qc_table:
     input:
-        [f"{INGEST}/{s}/qc.json" for s in SUBJECTS],
+        qc=[f"{INGEST}/{s}/qc.json" for s in SUBJECTS],
+        status=statuses("ingest", SUBJECTS),
     output:
         report(
             f"{INGEST}/qc.tsv",
@@ -76,6 +79,8 @@ rule ingest_qc_table:
     resources:
         mem_mb=lambda wc, attempt: 1000 * attempt,
         runtime=5,
+    params:
+        subjects=SUBJECTS,
     script:
         "../../scripts/ingest_qc_table.py"
 

@@ -12,6 +12,14 @@ TRAINED_WEIGHTS = "results/model/train/model.safetensors"
 MODEL_WEIGHTS = (
     TRAINED_WEIGHTS if MODEL["weights"] == "train" else workflow_file(MODEL["weights"])
 )
+# Optional discriminative cine -> scar network that makes the enhancement probability instead of
+# the generator (model.probability_weights; the LGE-like image still comes from the generator).
+PROBABILITY_WEIGHTS = MODEL.get("probability_weights")
+PROBABILITY_INPUT = (
+    [workflow_file(PROBABILITY_WEIGHTS), f"{workflow_file(PROBABILITY_WEIGHTS)}.sha256"]
+    if PROBABILITY_WEIGHTS
+    else []
+)
 MODEL_CHUNKS = chunked(MODEL_SUBJECTS, MODEL["subjects_per_chunk"])
 CHUNK_OF = {s: chunk for chunk, members in MODEL_CHUNKS.items() for s in members}
 
@@ -67,9 +75,11 @@ rule predict_chunk:
     input:
         weights=MODEL_WEIGHTS,
         sha256=f"{MODEL_WEIGHTS}.sha256",
+        probability=PROBABILITY_INPUT,
         paired=lambda wc: expand(
             "results/preprocess/{subject}/paired.npz", subject=MODEL_CHUNKS[wc.chunk]
         ),
+        status=lambda wc: statuses("preprocess", MODEL_CHUNKS[wc.chunk]),
     output:
         "results/model/chunks/{chunk}.npz",
     log:
@@ -103,12 +113,14 @@ rule predict_subject:
         paired="results/preprocess/{subject}/paired.npz",
         geometry="results/preprocess/{subject}/geometry.json",
         cine="results/ingest/{subject}/cine.nii.gz",
+        upstream=lambda wc: status_of("preprocess", wc.subject),
     output:
         prediction="results/model/{subject}/prediction.npz",
         lgelike="results/model/{subject}/lgelike.nii.gz",
         enhancement_prob="results/model/{subject}/enhancement_prob.nii.gz",
         slices="results/model/{subject}/slice_probability.tsv",
         dicom=directory("results/model/{subject}/lgelike_dicom"),
+        status="results/model/{subject}/status.json",
     log:
         "logs/model/{subject}.log",
     benchmark:
@@ -122,6 +134,8 @@ rule predict_subject:
     resources:
         mem_mb=lambda wc, attempt: 1500 * attempt,
         runtime=5,
+    params:
+        split=split_param,
     script:
         "../../scripts/predict_subject.py"
 

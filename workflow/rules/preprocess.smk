@@ -23,11 +23,13 @@ DATASET_SUBJECTS = {
 rule preprocess_subject:
     input:
         unpack(lambda wc: PREPROCESS_INPUTS[wc.subject]),
+        upstream=lambda wc: status_of("ingest", wc.subject),
     output:
         paired=f"{PREPROCESS}/{{subject}}/paired.npz",
         geometry=f"{PREPROCESS}/{{subject}}/geometry.json",
         pairs=f"{PREPROCESS}/{{subject}}/pairs.tsv",
         qc=f"{PREPROCESS}/{{subject}}/qc.png",
+        status=f"{PREPROCESS}/{{subject}}/status.json",
     log:
         "logs/preprocess/{subject}.log",
     benchmark:
@@ -40,6 +42,7 @@ rule preprocess_subject:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=10,
     params:
+        split=split_param,
         settings=config["preprocess"],
         myocardium=lambda wc: config["label_schemes"][
             ROWS[wc.subject]["label_scheme"]
@@ -50,9 +53,10 @@ rule preprocess_subject:
 
 rule dataset:
     input:
-        lambda wc: expand(
+        paired=lambda wc: expand(
             f"{PREPROCESS}/{{subject}}/paired.npz", subject=DATASET_SUBJECTS[wc.split]
         ),
+        status=lambda wc: statuses("preprocess", DATASET_SUBJECTS[wc.split]),
     output:
         directory("results/dataset/{split}"),
     log:

@@ -3,6 +3,17 @@
 # probability, and the ground-truth labels; cohort table results/tables/lesions.tsv.
 
 QUANTIFY = config["quantify"]
+# The learned quantifier's weights are an input (and resolved like shipped weights) when used.
+LEARNED_WEIGHTS = (
+    workflow_file(QUANTIFY["learned"]["weights"])
+    if QUANTIFY["method"] == "learned"
+    else None
+)
+QUANTIFY_SETTINGS = (
+    QUANTIFY | {"learned": QUANTIFY["learned"] | {"weights": LEARNED_WEIGHTS}}
+    if LEARNED_WEIGHTS
+    else QUANTIFY
+)
 
 
 # Subjects without labels use the segmentation stage's predicted masks (segment.smk) when
@@ -28,6 +39,16 @@ QUANTIFY_SUBJECTS = [
 ]
 
 
+def quantify_upstream(subject):
+    """Status files of the stages whose outputs quantify_lesions reads for `subject`."""
+    stages = ["preprocess"]
+    if ROWS[subject]["split"] in QUANTIFY["model_splits"]:
+        stages.append("model")
+    if PREDICTED_MASKS_OF[subject]:
+        stages.append("segment")
+    return statuses_of_subject(subject, stages)
+
+
 rule quantify_lesions:
     input:
         paired="results/preprocess/{subject}/paired.npz",
@@ -38,8 +59,13 @@ rule quantify_lesions:
             else []
         ),
         segmentation=lambda wc: PREDICTED_MASKS_OF[wc.subject],
+        upstream=lambda wc: quantify_upstream(wc.subject),
+        learned=(
+            [LEARNED_WEIGHTS, f"{LEARNED_WEIGHTS}.sha256"] if LEARNED_WEIGHTS else []
+        ),
     output:
         table="results/quantify/{subject}/lesions.tsv",
+        status="results/quantify/{subject}/status.json",
         bullseye=report(
             "results/quantify/{subject}/bullseye.png",
             caption="../report/quantify_bullseye.rst",
@@ -58,15 +84,19 @@ rule quantify_lesions:
         mem_mb=lambda wc, attempt: 1000 * attempt,
         runtime=5,
     params:
+        split=split_param,
         scheme=lambda wc: config["label_schemes"][ROWS[wc.subject]["label_scheme"]],
-        settings=QUANTIFY,
+        settings=QUANTIFY_SETTINGS,
     script:
         "../../scripts/quantify.py"
 
 
 rule quantify_cohort:
     input:
-        expand("results/quantify/{subject}/lesions.tsv", subject=QUANTIFY_SUBJECTS),
+        tables=expand(
+            "results/quantify/{subject}/lesions.tsv", subject=QUANTIFY_SUBJECTS
+        ),
+        status=statuses("quantify", QUANTIFY_SUBJECTS),
     output:
         "results/tables/lesions.tsv",
     log:
@@ -78,6 +108,8 @@ rule quantify_cohort:
     resources:
         mem_mb=lambda wc, attempt: 1000 * attempt,
         runtime=5,
+    params:
+        subjects=QUANTIFY_SUBJECTS,
     script:
         "../../scripts/quantify_collect.py"
 

@@ -20,6 +20,28 @@ SIDECARS = {
 }
 
 
+# The last status record of each subject (cine2lge.exclusion): it carries any exclusion of an
+# earlier stage, so a subject is analysed when its final status says so. Report tables and figures
+# are built from the analysed subjects; results/tables/exclusions.tsv lists the others.
+_QUANTIFIED, _MODELLED = set(QUANTIFY_SUBJECTS), set(MODEL_SUBJECTS)
+_STAGES_OF = {
+    s: ["ingest", "preprocess"]
+    + (["segment"] if s in _SEGMENTED else [])
+    + (["model"] if s in _MODELLED else [])
+    + (["quantify"] if s in _QUANTIFIED else [])
+    for s in SUBJECTS
+}
+FINAL_STATUS = {s: status_of(stages[-1], s) for s, stages in _STAGES_OF.items()}
+# Every status record (a labelled subject's segment status is not upstream of its quantify one).
+ALL_STATUSES = [
+    status_of(stage, s) for s, stages in _STAGES_OF.items() for stage in stages
+]
+
+
+def final_statuses(subjects):
+    return [FINAL_STATUS[s] for s in subjects]
+
+
 # Image similarity is computed for chunks of `model.subjects_per_chunk` report subjects (in sheet
 # order, like the inference chunks), one job per chunk instead of one per subject: fewer jobs keep
 # the DAG of large cohorts quick to build.
@@ -36,6 +58,7 @@ rule report_similarity_chunk:
             "results/model/{subject}/prediction.npz",
             subject=SIMILARITY_CHUNKS[wc.chunk],
         ),
+        status=lambda wc: final_statuses(SIMILARITY_CHUNKS[wc.chunk]),
     output:
         "results/report/similarity/{chunk}.tsv",
     log:
@@ -111,6 +134,7 @@ rule report_roc:
         paired=expand(
             "results/preprocess/{subject}/paired.npz", subject=REPORT_SUBJECTS
         ),
+        status=final_statuses(REPORT_SUBJECTS),
     output:
         roc="results/tables/roc.tsv",
         roc_curve="results/tables/roc_curve.tsv",
@@ -136,6 +160,7 @@ rule report_cohort:
     input:
         sidecars=[path for paths in SIDECARS.values() for path in paths],
         paired=expand("results/preprocess/{subject}/paired.npz", subject=SUBJECTS),
+        status=final_statuses(SUBJECTS),
     output:
         report(
             "results/tables/table1.tsv",
@@ -165,6 +190,7 @@ rule report_summary:
         agreement="results/tables/agreement.tsv",
         roc="results/tables/roc.tsv",
         similarity="results/tables/similarity.tsv",
+        status=final_statuses(REPORT_SUBJECTS),
     output:
         report(
             "results/tables/summary.tsv",
@@ -182,6 +208,7 @@ rule report_summary:
         runtime=5,
     params:
         splits=REPORT["splits"],
+        split_of=SPLIT_OF,
     script:
         "../../scripts/report_summary.py"
 
@@ -257,6 +284,7 @@ rule report_panels:
         prediction=lambda wc: expand(
             "results/model/{subject}/prediction.npz", subject=SPLIT_SUBJECTS[wc.split]
         ),
+        status=lambda wc: final_statuses(SPLIT_SUBJECTS[wc.split]),
     output:
         report(
             f"{FIGURES}/panels_{{split}}.png",
@@ -288,6 +316,7 @@ rule reader_package:
         prediction=expand(
             "results/model/{subject}/prediction.npz", subject=REPORT_SUBJECTS
         ),
+        status=final_statuses(REPORT_SUBJECTS),
     output:
         package=directory("results/readers/package"),
         key="results/readers/answer_key.tsv",
@@ -334,7 +363,32 @@ rule reader_analysis:
         "../../scripts/reader_analysis.py"
 
 
+# Subjects excluded by an expected data problem: subject, split, stage, reason, log (header only
+# when nobody is excluded).
+rule exclusions:
+    input:
+        ALL_STATUSES,
+    output:
+        report(
+            "results/tables/exclusions.tsv",
+            caption="../report/exclusions.rst",
+            category="Cohort",
+        ),
+    log:
+        "logs/report/exclusions.log",
+    benchmark:
+        "benchmarks/report/exclusions.tsv"
+    conda:
+        "../../envs/report.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: 500 * attempt,
+        runtime=5,
+    script:
+        "../../scripts/report_exclusions.py"
+
+
 REPORT_TABLES = [
+    "results/tables/exclusions.tsv",
     "results/tables/lesions.tsv",
     "results/tables/agreement.tsv",
     "results/tables/roc.tsv",

@@ -48,6 +48,8 @@ rule train_segment:
         val=expand(
             "results/preprocess/{subject}/paired.npz", subject=SEGMENT_VAL_SUBJECTS
         ),
+        train_status=statuses("preprocess", SEGMENT_TRAIN_SUBJECTS),
+        val_status=statuses("preprocess", SEGMENT_VAL_SUBJECTS),
         init=init_weights_input(SEGMENT),
     output:
         weights=SEGMENT_TRAINED,
@@ -93,9 +95,11 @@ rule segment_subject:
         weights=SEGMENT_WEIGHTS,
         sha256=f"{SEGMENT_WEIGHTS}.sha256",
         paired="results/preprocess/{subject}/paired.npz",
+        upstream=lambda wc: status_of("preprocess", wc.subject),
     output:
         masks="results/segment/{subject}/masks.npz",
         qc="results/segment/{subject}/qc.tsv",
+        status="results/segment/{subject}/status.json",
     log:
         "logs/segment/{subject}.log",
     benchmark:
@@ -110,6 +114,7 @@ rule segment_subject:
         mem_mb=lambda wc, attempt: SEGMENT["predict"]["mem_mb"] * attempt,
         runtime=5,
     params:
+        split=split_param,
         phase_fraction=SEGMENT["label_phase_fraction"],
         postprocess=SEGMENT["postprocess"],
         batch_size=SEGMENT["predict"]["batch_size"],
@@ -120,7 +125,8 @@ rule segment_subject:
 
 rule segment_qc_table:
     input:
-        expand("results/segment/{subject}/qc.tsv", subject=SEGMENT_SUBJECTS),
+        qc=expand("results/segment/{subject}/qc.tsv", subject=SEGMENT_SUBJECTS),
+        status=statuses("segment", SEGMENT_SUBJECTS),
     output:
         "results/segment/qc.tsv",
     log:
@@ -132,6 +138,8 @@ rule segment_qc_table:
     resources:
         mem_mb=lambda wc, attempt: 1000 * attempt,
         runtime=5,
+    params:
+        subjects=SEGMENT_SUBJECTS,
     script:
         "../../scripts/segment_qc_table.py"
 
@@ -147,6 +155,7 @@ rule segment_evaluate:
         geometry=expand(
             "results/preprocess/{subject}/geometry.json", subject=SEGMENT_EVAL_SUBJECTS
         ),
+        status=statuses("segment", SEGMENT_EVAL_SUBJECTS),
     output:
         table="results/segment/evaluation.tsv",
         summary="results/segment/evaluation_summary.tsv",

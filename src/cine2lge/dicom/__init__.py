@@ -8,6 +8,11 @@ qc: per-subject QC record and the cohort table.
 ingest: the stage entry points used by scripts/ingest*.py.
 """
 
+from cine2lge.exclusion import ExpectedDataProblem
 
-class IngestError(ValueError):
-    """A study cannot be converted; the message names the subject, the file and the problem."""
+
+class IngestError(ExpectedDataProblem, ValueError):
+    """A study cannot be converted; the message names the subject, the file and the problem.
+
+    An expected data problem: the subject is excluded (cine2lge.exclusion), the cohort goes on.
+    """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import nibabel as nib
@@ -60,6 +61,76 @@ def load_model(
     return model, spec, metadata
 
 
+def load_probability_net(
+    weights: str | Path,
+    device: torch.device,
+    image_size: tuple[int, int],
+    configured_preprocess: dict | None = None,
+) -> tuple[torch.nn.Module, str]:
+    """The discriminative cine -> scar network of `model.probability_weights` (format
+    cine2lge.quantify.learned.WEIGHTS_FORMAT, one input channel: `train.py cinescar`) in eval
+    mode, and a description of it for the outputs. `configured_preprocess` (the config's
+    preprocess section) must match the crop geometry and intensity scaling the weights record
+    (frames are free: the network reads one frame)."""
+    from cine2lge.quantify.learned import load_scar_model
+
+    ckpt.verify_sha256(weights)  # a corrupt file: WeightsChecksumError, as for the generator
+    try:
+        model, spec = load_scar_model(weights, device)
+    except ValueError as error:
+        raise ValueError(
+            f"model.probability_weights {weights}: not usable as the enhancement probability"
+            f" network ({error})"
+        ) from error
+    if spec.in_channels != 1:
+        raise ValueError(
+            f"model.probability_weights {weights}: the network takes {spec.in_channels} input"
+            " channels (image + myocardium mask: the learned LGE quantifier); the probability"
+            " needs a cine -> scar network with one channel (`train.py cinescar`)"
+        )
+    if tuple(spec.image_size) != tuple(image_size):
+        raise ValueError(
+            f"model.probability_weights {weights}: the network expects {spec.image_size}-pixel"
+            f" crops, the cine crops are {tuple(image_size)} (check preprocess grid_size)"
+        )
+    metadata = ckpt.read_metadata(weights)
+    if configured_preprocess is not None:
+        keys = [k for k in BOUND_PREPROCESS if k != "frames"]
+        record = ckpt.input_record({k: configured_preprocess[k] for k in keys})
+        ckpt.check_inputs(weights, metadata, record)
+    target = json.loads(metadata.get("inputs", "{}")).get("target", "unrecorded")
+    source = (
+        f"discriminative cine -> scar network {Path(weights).name}"
+        f" (sha256 {ckpt.sha256_of(weights)[:12]}, step {metadata.get('step', '?')},"
+        f" target {target})"
+    )
+    return model, source
+
+
+def discriminative_probability(
+    model: torch.nn.Module, cine_frame_syx: np.ndarray, device: torch.device, min_area_px: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pixel probability syx, slice probability s, enhanced area ks with K = 1) of a cine ->
+    scar network (load_probability_net) applied to one cine frame per slice.
+
+    Slice probability = the `min_area_px`-th largest pixel probability of the slice: the slice
+    has `min_area_px` pixels at or above any threshold up to it (at 0.5 that is the generator's
+    rule "an enhanced region of at least min_area_px pixels"; with min_area_px 1 it is the
+    maximum). There is no myocardium mask at inference, so the whole crop counts. Enhanced
+    area = pixels with probability >= 0.5."""
+    from cine2lge.quantify.learned import scar_probability
+
+    frames = np.asarray(cine_frame_syx, np.float32)[:, None]
+    probability = scar_probability(model, frames, device)
+    flat = np.sort(probability.reshape(len(probability), -1), axis=1)
+    if 1 <= min_area_px <= flat.shape[1]:
+        slice_probability = flat[:, -min_area_px]
+    else:
+        slice_probability = np.zeros(len(flat), np.float32)
+    area = (probability >= 0.5).sum(axis=(1, 2))[None].astype(np.int32)
+    return probability, slice_probability.astype(np.float32), area
+
+
 def read_paired(
     subject: str, path: str | Path, extra_conditions: tuple[str, ...] = ()
 ) -> dict[str, np.ndarray]:
@@ -103,10 +174,18 @@ def predict_chunk(
     progress: bool = True,
     configured_extra: list[str] | None = None,
     configured_inputs: dict | None = None,
+    probability_weights: str | Path | None = None,
+    configured_preprocess: dict | None = None,
 ) -> None:
     """Sample all slices of `subjects` together; write per-subject arrays to one npz.
     `configured_extra` (config model.extra_conditions) only warns when the weights differ;
-    `configured_inputs` (bound_inputs()) must match the weights' record."""
+    `configured_inputs` (bound_inputs()) must match the weights' record.
+
+    The LGE-like image always comes from the generator `weights`. The enhancement probability
+    (pixel and slice) comes from the generator's K samples, or with `probability_weights` (config
+    model.probability_weights) from that discriminative cine -> scar network applied to the
+    first cine frame of each slice (discriminative_probability); the npz records which in
+    `probability_source`."""
     model, spec, metadata = load_model(weights, device, verify=verify)
     if configured_inputs is not None:
         ckpt.check_inputs(weights, metadata, configured_inputs)
@@ -118,6 +197,12 @@ def predict_chunk(
             weights,
             list(spec.extra_conditions),
         )
+    if probability_weights is not None:  # loaded (and checked) before the slow sampling
+        probability_net, source = load_probability_net(
+            probability_weights, device, spec.image_size, configured_preprocess
+        )
+    else:
+        source = f"generator {Path(weights).name} (K = {n_samples} samples, {steps} DDIM steps)"
     inputs = [
         read_paired(s, p, spec.extra_conditions)
         for s, p in zip(subjects, paired_paths, strict=True)
@@ -160,7 +245,21 @@ def predict_chunk(
         bf16=bf16,
         progress=progress,
     )
-    arrays = {"subjects": np.asarray(subjects)}
+    if probability_weights is not None:
+        probability, slice_probability, area = discriminative_probability(
+            probability_net,
+            np.concatenate(cines)[:, 0],  # the first cine frame (the only one with frames: 1)
+            device,
+            min_area_px=min_area_px,
+        )
+        prediction = replace(
+            prediction,
+            enhancement_prob_syx=probability,
+            slice_probability_s=slice_probability,
+            enhancement_area_ks=area,
+        )
+    log.info("enhancement probability from the %s", source)
+    arrays = {"subjects": np.asarray(subjects), "probability_source": np.asarray(source)}
     bounds = np.cumsum([0, *map(len, cines)])
     for i, subject in enumerate(subjects):
         part = slice(bounds[i], bounds[i + 1])
@@ -173,10 +272,15 @@ def predict_chunk(
 
 
 def chunk_arrays(subject: str, chunk_path: str | Path) -> dict[str, np.ndarray]:
+    """The subject's PER_SUBJECT arrays of a chunk and the chunk's `probability_source`
+    (chunks written before it was recorded: the generator)."""
     with np.load(chunk_path) as chunk:
         if subject not in set(chunk["subjects"].tolist()):
             raise KeyError(f"subject {subject}: not in prediction chunk {chunk_path}")
-        return {key: chunk[f"{subject}.{key}"] for key in PER_SUBJECT}
+        arrays = {key: chunk[f"{subject}.{key}"] for key in PER_SUBJECT}
+        source = chunk["probability_source"] if "probability_source" in chunk else "generator"
+        arrays["probability_source"] = np.asarray(source)
+        return arrays
 
 
 def slice_table(
@@ -236,6 +340,7 @@ def write_subject_outputs(
         slice_probability_s=probability_s,
         slice_index=slice_index,
         subject_probability=np.asarray(probability_s.max() if len(probability_s) else 0.0),
+        probability_source=arrays["probability_source"],
     )
     save_nifti(volumes["lgelike_syx"], affine, lgelike_nifti)
     save_nifti(volumes["enhancement_prob_syx"], affine, probability_nifti)

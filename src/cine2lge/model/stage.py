@@ -102,9 +102,18 @@ def predict_subjects(
     threads: int | None = None,
     progress: bool = True,
     preprocess: dict | None = None,
+    probability_weights: str | Path | None = None,
 ) -> None:
     """One inference job: all slices of `subjects`, written to one chunk npz. With the config's
-    `preprocess` section, weights trained with other preprocessing are refused."""
+    `preprocess` section, weights trained with other preprocessing are refused.
+    `probability_weights` (config model.probability_weights, the rule's input): the enhancement
+    probability comes from this discriminative cine -> scar network instead of the generator."""
+    if not subjects:  # every subject of the chunk excluded upstream (cine2lge.exclusion)
+        from cine2lge.io import save_npz
+
+        log.warning("no analysed subject in this chunk: %s is empty", out_path)
+        save_npz(out_path)
+        return
     set_threads(threads)
     device = pick_device(prefer_gpu)
     cfg = model_config["predict"]
@@ -125,4 +134,6 @@ def predict_subjects(
         configured_inputs=None
         if preprocess is None
         else bound_inputs(preprocess, model_config["enhancement_classes"]),
+        probability_weights=probability_weights,
+        configured_preprocess=preprocess,
     )

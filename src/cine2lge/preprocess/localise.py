@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage, signal
 
+from cine2lge.exclusion import LocalisationFailed
 from cine2lge.preprocess.crop import crop_row, crop_volume
 from cine2lge.preprocess.volume import SlicePlane, SourceVolume
 
@@ -71,7 +72,7 @@ def fit_axis(centres_mm: list, weights: list[float], normal: np.ndarray, method:
         if c is not None and w > 0
     ]
     if not found:
-        raise ValueError("fit_axis: no slice has an LV centre")
+        raise LocalisationFailed(f"LV not found: no slice has an LV centre ({method})")
     points = np.stack([c for c, _ in found])
     w = np.array([w for _, w in found], float)
     mean = (w[:, None] * points).sum(0) / w.sum()
@@ -102,7 +103,7 @@ def lv_axis_from_labels(labels: SourceVolume, myocardium_labels: list[int]) -> L
         centres.append(labels.voxel_to_world([mean_xy[0], mean_xy[1], k]))
         weights.append(float(len(xy)))
     if not any(w > 0 for w in weights):
-        raise ValueError(
+        raise LocalisationFailed(
             f"{labels.path}: no myocardium labels {myocardium_labels} in the label map"
         )
     return fit_axis(centres, weights, labels.plane(0).normal, "labels")

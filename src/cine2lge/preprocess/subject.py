@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cine2lge.exclusion import PairingFailed
 from cine2lge.io import atomic_path, save_npz
 from cine2lge.preprocess.crop import CropRow, crop_row, crop_volume, resample_slice
 from cine2lge.preprocess.localise import LVAxis, localise_lv, lv_axis_from_labels
@@ -173,10 +174,9 @@ def preprocess_subject(
     lge_part = _crop_partner(lge, on_cine, settings)
     pairs = pd.DataFrame(lge_part.table, columns=PAIRS_COLUMNS)
     if not lge_part.paired.any():
-        log.warning(
-            "subject %s: no cine slice has an LGE slice within %.1f mm",
-            subject,
-            settings.pair_tolerance_mm,
+        raise PairingFailed(
+            f"subject {subject}: no cine slice of {cine_path} has an LGE slice of {lge_path}"
+            f" within {settings.pair_tolerance_mm:.1f} mm (preprocess.pair_tolerance_mm)"
         )
     lge_rows = lge_part.rows
     arrays |= {

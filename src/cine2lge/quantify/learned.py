@@ -162,3 +162,48 @@ def scar_rows(
     scar = (np.isin(labels_syx, scheme["hyperintense"]) & myocardium)[rows].astype(np.uint8)
     inputs = stack_inputs(image_syx[rows], myocardium[rows] if use_mask else None)
     return LabelledSlices(inputs, scar, [subject] * len(rows), rows.tolist())
+
+
+def resolve_weights(path: str | Path) -> Path:
+    """A relative path not found from the working directory is taken from the repository
+    (the shipped resources/weights/), as the workflow does."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    return Path(__file__).resolve().parents[3] / path
+
+
+_MODELS: dict[Path, tuple] = {}
+
+
+def learned_scar(
+    image_syx: np.ndarray,
+    myocardium_syx: np.ndarray,
+    weights: str | Path,
+    threshold: float = 0.5,
+    min_component_px: int = 1,
+) -> np.ndarray:
+    """Scar mask (slice, y, x) of an image in [0, 1] on the preprocess crop grid: probability
+    >= threshold inside the myocardium, in-plane components smaller than min_component_px
+    dropped. The network is loaded once per process (a job quantifies LGE and LGE-like)."""
+    from scipy import ndimage
+
+    path = resolve_weights(weights)
+    if path not in _MODELS:
+        _MODELS[path] = load_scar_model(path)
+    model, spec = _MODELS[path]
+    if spec.in_channels != 2:
+        raise ValueError(f"weights {path}: a cine network (1 input), not an LGE quantifier")
+    if tuple(image_syx.shape[1:]) != tuple(spec.image_size):
+        raise ValueError(
+            f"weights {path} expect {spec.image_size} crops, the image is {image_syx.shape[1:]}"
+        )
+    myocardium = np.asarray(myocardium_syx, bool)
+    probability = scar_probability(model, stack_inputs(image_syx, myocardium), torch.device("cpu"))
+    mask = (probability >= threshold) & myocardium
+    if min_component_px > 1:
+        for k, slice_yx in enumerate(mask):
+            labels, n = ndimage.label(slice_yx)
+            sizes = ndimage.sum(slice_yx, labels, range(1, n + 1))
+            mask[k] = np.isin(labels, 1 + np.flatnonzero(np.asarray(sizes) >= min_component_px))
+    return mask

@@ -14,12 +14,17 @@ from pathlib import Path
 import numpy as np
 from skimage.draw import polygon
 
+from cine2lge.exclusion import ExpectedDataProblem
+
 log = logging.getLogger("cine2lge.quantify")
 LESION_CLASSES = ("hyperintense", "intermediate")
 
 
-class MyocardiumUnavailable(LookupError):
-    """No myocardium mask can be made for a subject; the message names the subject and why."""
+class MyocardiumUnavailable(ExpectedDataProblem, LookupError):
+    """No myocardium mask can be made for a subject; the message names the subject and why.
+
+    An expected data problem: the subject is excluded (cine2lge.exclusion), the cohort goes on.
+    """
 
 
 def class_mask(labels: np.ndarray, scheme: dict, name: str) -> np.ndarray:

@@ -139,9 +139,34 @@ def intensity_masks(
 
 # How the LGE / LGE-like image becomes lesion classes (`quantify.method`). Each entry takes
 # (what, image_syx, myocardium_syx, segment model, settings, min_component_px) and returns the
-# {"hyperintense", "intermediate", "total"} masks; a learned scar quantifier registers here as
-# "learned" (and in the schema's enum of quantify.method).
-INTENSITY_METHODS = {"rules": intensity_masks}
+# {"hyperintense", "intermediate", "total"} masks (and the method is in the schema's enum of
+# quantify.method).
+def learned_masks(
+    what: str,
+    image_syx: np.ndarray,
+    myocardium_syx: np.ndarray,
+    model: aha.SegmentModel,
+    settings: dict,
+    min_component_px: int,
+) -> dict[str, np.ndarray]:
+    """Lesion classes by the learned scar quantifier (`method: learned`, cine2lge.quantify.
+    learned): hyperintense = its scar probability >= `learned.threshold` inside the myocardium,
+    components smaller than `min_component_mm2` dropped; it has no intermediate class."""
+    from cine2lge.quantify.learned import learned_scar
+
+    learned = settings.get("learned") or {}
+    hyper = learned_scar(
+        image_syx,
+        myocardium_syx,
+        learned["weights"],
+        float(learned.get("threshold", 0.5)),
+        min_component_px,
+    )
+    log.info("%s: learned quantifier, %d scar pixels", what, int(hyper.sum()))
+    return {"hyperintense": hyper, "intermediate": np.zeros_like(hyper), "total": hyper.copy()}
+
+
+INTENSITY_METHODS = {"rules": intensity_masks, "learned": learned_masks}
 
 
 def lesion_method(settings: dict):

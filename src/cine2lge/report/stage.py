@@ -164,12 +164,16 @@ def cohort_stage(rows, sidecar_paths, paired_paths, out_path, split_order) -> No
     tables.write_tsv(cohort.table1(records, split_order), out_path)
 
 
-def summary_stage(agreement_path, roc_path, similarity_path, out_path, splits) -> None:
+def summary_stage(
+    agreement_path, roc_path, similarity_path, out_path, splits, subject_counts=None
+) -> None:
+    """`subject_counts`: {split: (analysed, excluded)} (cine2lge.exclusion.split_counts)."""
     summary = tables.summary_table(
         pd.read_csv(agreement_path, sep="\t"),
         pd.read_csv(roc_path, sep="\t"),
         pd.read_csv(similarity_path, sep="\t"),
         splits,
+        subject_counts=subject_counts,
     )
     tables.write_tsv(summary, out_path)
 

@@ -47,10 +47,13 @@ def summary_table(
     similarity: pd.DataFrame,
     splits=SPLITS,
     truth: str = "lge",
+    subject_counts: dict | None = None,
 ) -> pd.DataFrame:
     """One row per headline result, columns per split: ours (with 95 % CI), the paper's, n.
 
-    Slice-level Pearson r and AUC use their subject-clustered bootstrap CIs.
+    Slice-level Pearson r and AUC use their subject-clustered bootstrap CIs. With
+    `subject_counts` ({split: (analysed, excluded)}) the first row counts the subjects analysed /
+    excluded per split (excluded: results/tables/exclusions.tsv).
     """
 
     def pick(table, **where):
@@ -124,6 +127,14 @@ def summary_table(
                 )
             )
     rows = []
+    if subject_counts is not None:
+        row = {"result": "subjects analysed / excluded", "level": "subject"}
+        for split in splits:
+            analysed, excluded = subject_counts.get(split, (0, 0))
+            row[split], row[f"{split}_n"] = f"{analysed} / {excluded}", f"{analysed} subjects"
+            row[f"{split}_note"] = "excluded: see exclusions.tsv" if excluded else ""
+            row[f"{split}_paper"] = ""
+        rows.append(row)
     for label, lesion_class, level, source, statistic, paper_key, roc_truth in specs:
         row = {"result": label, "level": level}
         for split in splits:
@@ -172,6 +183,7 @@ def summary_table(
 
 
 TABLE_DESCRIPTIONS = {
+    "exclusions": "subjects excluded by an expected data problem: split, stage, reason, log",
     "lesions": "lesion burden per subject x source x class x region (quantify stage)",
     "agreement": "LGE-like vs real LGE: Pearson, OLS, Bland-Altman, ICC per split/class/level",
     "roc": "enhancement probability: AUC, sensitivity/specificity, Brier per split/level",
