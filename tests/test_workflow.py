@@ -101,7 +101,7 @@ def test_probability_weights_are_an_input_of_predict_chunk(repo, workdir):
     overlay = workdir / "probability.yaml"
     overlay.write_text(f"model:\n  probability_weights: {weights}\n")
     result = snakemake(
-        repo, workdir, "-n", "--configfile", str(overlay), "results/model/chunks/chunk0000.npz"
+        repo, workdir, "-n", "results/model/chunks/chunk0000.npz", "--configfile", str(overlay)
     )
     assert result.returncode == 0, result.stderr
     inputs = next(

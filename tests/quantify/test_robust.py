@@ -10,7 +10,7 @@ import yaml
 
 from cine2lge.quantify import aha
 from cine2lge.quantify.remote import remote_reference
-from cine2lge.quantify.subject import intensity_masks, lesion_method
+from cine2lge.quantify.subject import intensity_masks, learned_masks, lesion_method
 from cine2lge.quantify.thresholds import enclosed_cores
 
 from .rings import INNER_PX, OUTER_PX, SPACING_MM, rician_lge, ring, sector
@@ -131,5 +131,6 @@ def test_remote_pool_leaves_an_enhanced_segment_out(heart):
 
 def test_lesion_method_registry_names_the_known_methods(settings):
     assert lesion_method(settings) is intensity_masks
-    with pytest.raises(ValueError, match="quantify.method 'learned' is not available"):
-        lesion_method({**settings, "method": "learned"})
+    assert lesion_method({**settings, "method": "learned"}) is learned_masks
+    with pytest.raises(ValueError, match="quantify.method 'cnn' is not available"):
+        lesion_method({**settings, "method": "cnn"})

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cine2lge.exclusion import ANALYSED, write_status
+
 from .rings import lge_image, ring, sector
 from .test_subject import geometry
 
@@ -28,10 +30,17 @@ def write_inputs(workdir: Path, subject: str, with_prediction: bool) -> None:
     folder.mkdir(parents=True)
     np.savez(folder / "paired.npz", lge_syx=lge, labels_syx=labels)
     (folder / "geometry.json").write_text(json.dumps(geometry(6)))
+    # The preprocess stage's status record (cine2lge.exclusion): this subject was analysed.
+    write_status(
+        folder / "status.json", {"subject": subject, "status": ANALYSED, "stage": "preprocess"}
+    )
     if with_prediction:
         model = workdir / "results" / "model" / subject
         model.mkdir(parents=True)
         np.savez(model / "prediction.npz", lgelike_syx=lge, enhancement_prob_syx=core * 0.9)
+        write_status(
+            model / "status.json", {"subject": subject, "status": ANALYSED, "stage": "model"}
+        )
 
 
 @pytest.mark.slow

@@ -63,6 +63,22 @@ def statuses_of_subject(subject, stages):
     return [status_of(stage, subject) for stage in stages]
 
 
+def quantify_upstream(subject):
+    """Status files of the stages whose outputs quantify_lesions reads for `subject`
+    (QUANTIFY and PREDICTED_MASKS_OF: quantify.smk)."""
+    stages = ["preprocess"]
+    if ROWS[subject]["split"] in QUANTIFY["model_splits"]:
+        stages.append("model")
+    if PREDICTED_MASKS_OF[subject]:
+        stages.append("segment")
+    return statuses_of_subject(subject, stages)
+
+
+def final_statuses(subjects):
+    """Each subject's last status record (FINAL_STATUS: report.smk)."""
+    return [FINAL_STATUS[s] for s in subjects]
+
+
 def split_param(wc):
     """params.split of the per-subject rules (recorded with an exclusion)."""
     return ROWS[wc.subject]["split"]

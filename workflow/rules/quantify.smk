@@ -39,16 +39,6 @@ QUANTIFY_SUBJECTS = [
 ]
 
 
-def quantify_upstream(subject):
-    """Status files of the stages whose outputs quantify_lesions reads for `subject`."""
-    stages = ["preprocess"]
-    if ROWS[subject]["split"] in QUANTIFY["model_splits"]:
-        stages.append("model")
-    if PREDICTED_MASKS_OF[subject]:
-        stages.append("segment")
-    return statuses_of_subject(subject, stages)
-
-
 rule quantify_lesions:
     input:
         paired="results/preprocess/{subject}/paired.npz",

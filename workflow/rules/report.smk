@@ -38,10 +38,6 @@ ALL_STATUSES = [
 ]
 
 
-def final_statuses(subjects):
-    return [FINAL_STATUS[s] for s in subjects]
-
-
 # Image similarity is computed for chunks of `model.subjects_per_chunk` report subjects (in sheet
 # order, like the inference chunks), one job per chunk instead of one per subject: fewer jobs keep
 # the DAG of large cohorts quick to build.

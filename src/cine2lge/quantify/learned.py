@@ -16,20 +16,26 @@ EMA, resumable fingerprinted checkpoints; only the network's classes and validat
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from cine2lge.segment.train import LabelledSlices, SegmentBatches, SegmentTrainer
+from cine2lge.segment.net import JsonSpec
+from cine2lge.segment.train import (
+    LabelledSlices,
+    SegmentBatches,
+    SegmentTrainer,
+    predict_probabilities,
+)
 
 WEIGHTS_FORMAT = "cine2lge-scar-v1"
 SCAR_CLASSES = ("other", "scar")
 
 
 @dataclass(frozen=True)
-class ScarSpec:
+class ScarSpec(JsonSpec):
     """Network of the learned quantifier; stored in the weights' metadata."""
 
     channels: tuple[int, ...] = (16, 32, 64, 128)
@@ -47,17 +53,6 @@ class ScarSpec:
             raise ValueError(
                 f"invalid scar spec: in_channels {self.in_channels} (1 or 2), 2 classes"
             )
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> ScarSpec:
-        values = json.loads(text)
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"scar spec has unknown fields {sorted(unknown)}")
-        return cls(**values)
 
 
 def stack_inputs(image_syx: np.ndarray, myocardium_syx: np.ndarray | None) -> np.ndarray:
@@ -120,14 +115,9 @@ def scar_probability(
     model: torch.nn.Module, inputs_ncyx: np.ndarray, device: torch.device, batch_size: int = 64
 ) -> np.ndarray:
     """Scar probability (slice, y, x) float32, zero outside the mask channel when present."""
-    model.eval()
-    out = []
-    for start in range(0, len(inputs_ncyx), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(inputs_ncyx[start : start + batch_size]))
-        out.append(torch.softmax(model(batch.float().to(device)), dim=1)[:, 1].cpu().numpy())
-    if not out:
+    if len(inputs_ncyx) == 0:
         return np.zeros((0, *inputs_ncyx.shape[2:]), np.float32)
-    probability = np.concatenate(out).astype(np.float32)
+    probability = predict_probabilities(model, inputs_ncyx, device, batch_size)[:, 1]
     if inputs_ncyx.shape[1] == 2:
         probability *= inputs_ncyx[:, 1] > 0.5
     return probability

@@ -18,8 +18,23 @@ PREDICTED_SCHEME = {"blood_pool": [1], "myocardium": [2], "right_ventricle": [3]
 WEIGHTS_FORMAT = "cine2lge-segment-v1"
 
 
+class JsonSpec:
+    """JSON round trip of a frozen spec dataclass (stored in the weights' metadata)."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str):
+        values = json.loads(text)
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"{cls.__name__} has unknown fields {sorted(unknown)}")
+        return cls(**values)
+
+
 @dataclass(frozen=True)
-class SegmentSpec:
+class SegmentSpec(JsonSpec):
     """Everything needed to rebuild a trained network; stored in the weights file's metadata."""
 
     channels: tuple[int, ...] = (16, 32, 64, 128)
@@ -52,17 +67,6 @@ class SegmentSpec:
         if isinstance(image_size, int):
             image_size = (image_size, image_size)
         return cls(image_size=tuple(image_size), **net)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> SegmentSpec:
-        values = json.loads(text)
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"segmentation spec has unknown fields {sorted(unknown)}")
-        return cls(**values)
 
 
 def build_segmenter(spec: SegmentSpec) -> UNet:
