@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cine2lge.exclusion import ANALYSED, write_status
 from cine2lge.phantom.cohort import demo_sheet
 
 N_SLICES, SIZE = 8, 32
@@ -113,6 +114,10 @@ def simulate_results(root: Path, n_subjects: int = 16, seed: int = 0) -> pd.Data
         rows += write_subject(
             root, subject, split, rng, with_model=split in ("internal_test", "external_test")
         )
+        # Every stage's status record (cine2lge.exclusion): the subject was analysed.
+        for stage in ("ingest", "preprocess", "segment", "model", "quantify"):
+            record = {"subject": subject, "split": split, "stage": stage, "status": ANALYSED}
+            write_status(root / "results" / stage / subject / "status.json", record)
     lesions = pd.DataFrame(
         rows,
         columns=["subject", "source", "class", "region", "region_id", "volume_ml", "percent_lv"],

@@ -38,6 +38,31 @@ def subjects_in(*splits):
     return [s for s, row in ROWS.items() if row["split"] in splits]
 
 
+# Subjects of each stage, decided by the sheet and config alone (shared by the stage rule files
+# and the report, which follows every subject's last stage).
+MODEL_SPLITS = ("internal_test", "external_test", "predict")
+MODEL_SUBJECTS = subjects_in(*MODEL_SPLITS)
+SEGMENT_EVAL_SUBJECTS = [
+    s for s in subjects_in(*config["segment"]["evaluate_splits"]) if ROWS[s]["myo"]
+]
+# Subjects whose quantification uses predicted masks (quantify.smk: PREDICTED_MASKS_OF).
+PREDICTED_MASKS = config["segment"]["quantify_unlabelled"]
+SEGMENT_UNLABELLED = (
+    [s for s in SUBJECTS if not ROWS[s]["myo"]] if PREDICTED_MASKS else []
+)
+# The set is built once: a set per subject is quadratic in the cohort size.
+_SEGMENTED = set(SEGMENT_EVAL_SUBJECTS) | set(SEGMENT_UNLABELLED)
+SEGMENT_SUBJECTS = [s for s in SUBJECTS if s in _SEGMENTED]
+# Subjects with myocardium labels (or predicted masks) in the quantify splits that have something
+# to measure: a real LGE, or model outputs (model splits).
+QUANTIFY_SUBJECTS = [
+    s
+    for s in subjects_in(*config["quantify"]["splits"])
+    if (ROWS[s]["myo"] or PREDICTED_MASKS)
+    and (ROWS[s]["lge"] or ROWS[s]["split"] in config["quantify"]["model_splits"])
+]
+
+
 def chunked(subjects, size):
     """{"chunk0000": first `size` subjects, ...}: fixed by order, so subjects added at the end
     keep earlier chunks (and their outputs) valid."""

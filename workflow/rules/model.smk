@@ -3,8 +3,7 @@
 # use_gpu) and per-subject outputs on the original cine grid (CPU, group "subject_results").
 
 MODEL = config["model"]
-MODEL_SPLITS = ("internal_test", "external_test", "predict")
-MODEL_SUBJECTS = subjects_in(*MODEL_SPLITS)
+# MODEL_SPLITS, MODEL_SUBJECTS: common.smk.
 TRAINED_WEIGHTS = "results/model/train/model.safetensors"
 
 # A relative weights path is looked up in the working directory, then in the workflow's own

@@ -18,7 +18,7 @@ QUANTIFY_SETTINGS = (
 
 # Subjects without labels use the segmentation stage's predicted masks (segment.smk) when
 # segment.quantify_unlabelled is set; lesions.tsv records it in `myocardium_source`.
-PREDICTED_MASKS = config["segment"]["quantify_unlabelled"]
+# PREDICTED_MASKS and QUANTIFY_SUBJECTS: common.smk.
 PREDICTED_MASKS_OF = {
     s: (
         []
@@ -27,16 +27,6 @@ PREDICTED_MASKS_OF = {
     )
     for s in SUBJECTS
 }
-
-
-# Subjects with myocardium labels (or predicted masks) in the quantify splits that have something
-# to measure: a real LGE, or model outputs (model splits).
-QUANTIFY_SUBJECTS = [
-    s
-    for s in subjects_in(*QUANTIFY["splits"])
-    if (ROWS[s]["myo"] or PREDICTED_MASKS)
-    and (ROWS[s]["lge"] or ROWS[s]["split"] in QUANTIFY["model_splits"])
-]
 
 
 rule quantify_lesions:

@@ -21,18 +21,8 @@ SEGMENT_TRAIN_SUBJECTS = [
 SEGMENT_VAL_SUBJECTS = [
     s for s in subjects_in(*SEGMENT["val_splits"]) if ROWS[s]["myo"]
 ]
-SEGMENT_EVAL_SUBJECTS = [
-    s for s in subjects_in(*SEGMENT["evaluate_splits"]) if ROWS[s]["myo"]
-]
-# Subjects whose quantification uses predicted masks (quantify.smk: PREDICTED_MASKS_OF).
-SEGMENT_UNLABELLED = (
-    [s for s in SUBJECTS if not ROWS[s]["myo"]]
-    if SEGMENT["quantify_unlabelled"]
-    else []
-)
-# The set is built once: a set per subject is quadratic in the cohort size.
-_SEGMENTED = set(SEGMENT_EVAL_SUBJECTS) | set(SEGMENT_UNLABELLED)
-SEGMENT_SUBJECTS = [s for s in SUBJECTS if s in _SEGMENTED]
+# SEGMENT_EVAL_SUBJECTS, SEGMENT_UNLABELLED and SEGMENT_SUBJECTS: common.smk (the report reads
+# them too).
 
 
 SEGMENT_SCHEMES = {
