@@ -24,25 +24,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from scipy import ndimage, stats
+from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
 from cine2lge.segment.evaluate import evaluate_subject
 from cine2lge.segment.postprocess import PostprocessSettings, clean_stack
 from cine2lge.segment.realdata import dataset_of
+from cine2lge.stats.agreement import bland_altman, cluster_bootstrap, icc, pearson
 
 RNG_SEED = 2026
 
 
-def bootstrap_mean(values: np.ndarray, n: int = 2000) -> tuple[float, float, float]:
-    """Mean and percentile 95 % CI over subjects (one value per subject: clustered)."""
+def bootstrap_mean(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean and 95 % CI over subjects (one value per subject, so resampling the values is the
+    subject-clustered bootstrap of cine2lge.stats)."""
     values = np.asarray(values, float)
     values = values[np.isfinite(values)]
     if len(values) < 2:
         return float(np.mean(values)) if len(values) else np.nan, np.nan, np.nan
-    rng = np.random.default_rng(RNG_SEED)
-    means = values[rng.integers(0, len(values), (n, len(values)))].mean(1)
-    return float(values.mean()), *np.percentile(means, [2.5, 97.5]).tolist()
+    ci = cluster_bootstrap(np.arange(len(values)), lambda rows: values[rows].mean(), seed=RNG_SEED)
+    return float(values.mean()), ci["ci_low"], ci["ci_high"]
 
 
 def fmt(mean: float, low: float, high: float, digits: int = 3) -> str:
@@ -113,29 +114,18 @@ def segment(args, config) -> None:
             )
 
 
-def icc_3_1(a: np.ndarray, b: np.ndarray) -> float:
-    """ICC(3,1), two-way mixed, consistency, single measures (Shrout & Fleiss)."""
-    x = np.column_stack([a, b]).astype(float)
-    n, k = x.shape
-    grand = x.mean()
-    ss_rows = k * ((x.mean(1) - grand) ** 2).sum()
-    ss_cols = n * ((x.mean(0) - grand) ** 2).sum()
-    ss_err = ((x - grand) ** 2).sum() - ss_rows - ss_cols
-    ms_rows, ms_err = ss_rows / (n - 1), ss_err / ((n - 1) * (k - 1))
-    return float((ms_rows - ms_err) / (ms_rows + (k - 1) * ms_err))
-
-
 def agreement_row(name: str, test: np.ndarray, reference: np.ndarray, normal=None) -> dict:
-    diff = test - reference
+    """Subject-level agreement with cine2lge.stats: Pearson r, ICC(3,1), Bland-Altman, MAE."""
+    ba = bland_altman(reference, test)
     row = {
         "method": name,
         "n": len(test),
-        "r": stats.pearsonr(test, reference)[0] if len(test) > 2 else np.nan,
-        "icc": icc_3_1(test, reference) if len(test) > 2 else np.nan,
-        "bias": diff.mean(),
-        "loa_low": diff.mean() - 1.96 * diff.std(ddof=1),
-        "loa_high": diff.mean() + 1.96 * diff.std(ddof=1),
-        "mae": np.abs(diff).mean(),
+        "r": pearson(test, reference)["r"],
+        "icc": icc(np.column_stack([test, reference]))["icc3_1"],
+        "bias": ba["bias"],
+        "loa_low": ba["loa_low"],
+        "loa_high": ba["loa_high"],
+        "mae": np.abs(test - reference).mean(),
     }
     if normal is not None and normal.any():
         row["normals_le_1pct"] = f"{(test[normal] <= 1.0).sum()}/{normal.sum()}"
@@ -268,7 +258,7 @@ def model(args, config) -> None:
         )
         sl = slices[slices["source"] == source]
         slice_auc = roc_auc_score(sl["positive"], sl["score"])
-        r = stats.pearsonr(part["burden_pct"], part["scar_pct"])[0]
+        r = pearson(part["burden_pct"], part["scar_pct"])["r"]
         lines.append(
             f"| {source} | {pooled:.3f} | {fmt(*bootstrap_mean(part['auroc']))} |"
             f" {slice_auc:.3f} | {r:.3f} |"
@@ -276,7 +266,7 @@ def model(args, config) -> None:
     print("\n".join(lines))
     if {"lgelike", "lge", "truth"} <= set(wide.columns):
         for a, b in (("lgelike", "lge"), ("lgelike", "truth"), ("lge", "truth")):
-            r = stats.pearsonr(wide[a], wide[b])[0]
+            r = pearson(wide[a], wide[b])["r"]
             print(f"subject hyperintense %LV r, {a} vs {b}: {r:.3f} (n {len(wide)})")
     ssim = sim.groupby("subject")["ssim_myo"].mean()
     print(f"myocardial SSIM (subject means): {fmt(*bootstrap_mean(ssim.to_numpy()))}")

@@ -27,9 +27,6 @@ import yaml
 
 from cine2lge.segment.realdata import crop_labelled_cine, load_real_cine
 
-EMIDEC_SCHEME = {"myocardium": [2, 3, 4], "hyperintense": [3, 4]}
-MYOPS_SCHEME = {"myocardium": [200, 1220, 2221], "hyperintense": [2221]}
-
 
 def pack(path: Path, data, spacing: dict[str, float], **extra) -> None:
     subjects = np.array(data.subjects)
@@ -60,17 +57,15 @@ def _on_label_grid(image: Path, label: Path, cache: Path) -> Path:
     return fixed
 
 
-def lge_sets(data_root: Path, preprocess: dict, cache: Path):
+def lge_sets(data_root: Path, preprocess: dict, schemes: dict, cache: Path):
     """(images (N, y, x), labels (N, y, x) in {0 other, 1 myocardium, 2 scar}, subjects)."""
     images, labels, subjects, spacing = [], [], [], {}
     cases = [
         (
             f"emidec{p.name.split('_')[1]}",
             p,
-            p.with_name(p.name.replace("_img", "_gt")).parent.parent
-            / "labels"
-            / p.name.replace("_img", "_gt"),
-            EMIDEC_SCHEME,
+            data_root / "emidec" / "labels" / p.name.replace("_img", "_gt"),
+            schemes["emidec"],
         )
         for p in sorted((data_root / "emidec" / "images").glob("Case_*_img.nii.gz"))
     ]
@@ -79,7 +74,7 @@ def lge_sets(data_root: Path, preprocess: dict, cache: Path):
             f"myops{p.name.split('_')[2]}",
             data_root / "myops2020" / "images" / p.name.replace("_gd", "_DE"),
             p,
-            MYOPS_SCHEME,
+            schemes["myops"],
         )
         for p in sorted((data_root / "myops2020" / "labels").glob("myops_training_*_gd.nii.gz"))
     ]
@@ -130,7 +125,9 @@ def main() -> None:
     else:
         logging.warning("no demo paired.npz under %s: segment_demo.npz not written", args.demo)
 
-    images, labels, subjects, spacing = lge_sets(args.data, preprocess, args.cache)
+    images, labels, subjects, spacing = lge_sets(
+        args.data, preprocess, config["label_schemes"], args.cache
+    )
     np.savez_compressed(
         args.out / "lge.npz",
         images=images.astype(np.float16),
@@ -144,7 +141,10 @@ def main() -> None:
 
     section = json.loads(json.dumps(preprocess)) | {"frames": args.frames}
     pairs = load_myops_pairs(
-        args.data / "myops2020", section, MYOPS_SCHEME["myocardium"], args.cache / "pairs"
+        args.data / "myops2020",
+        section,
+        config["label_schemes"]["myops"]["myocardium"],
+        args.cache / "pairs",
     )
     np.savez_compressed(
         args.out / "myops_pairs.npz",

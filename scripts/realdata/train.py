@@ -47,15 +47,6 @@ def load_slices(path: Path) -> tuple[LabelledSlices, dict[str, float]]:
         return data, json.loads(str(npz["spacing_json"]))
 
 
-def concat(parts: list[LabelledSlices]) -> LabelledSlices:
-    return LabelledSlices(
-        np.concatenate([p.images_nyx for p in parts]),
-        np.concatenate([p.classes_nyx for p in parts]),
-        sum((p.subjects for p in parts), []),
-        sum((p.rows for p in parts), []),
-    )
-
-
 def split(subjects: list[str], fold: str, n_folds: int) -> tuple[set[str], list[str]]:
     """(training subjects, held-out subjects) of a fold ('final': all train, none held out)."""
     unique = list(dict.fromkeys(subjects))
@@ -74,13 +65,7 @@ def oversample(data: LabelledSlices, factors: list[str] | None) -> LabelledSlice
 
     repeat = {name: int(n) for name, n in (f.split("=") for f in factors)}
     counts = np.array([repeat.get(dataset_of(s), 1) for s in data.subjects])
-    index = np.repeat(np.arange(len(data)), counts)
-    return LabelledSlices(
-        data.images_nyx[index],
-        data.classes_nyx[index],
-        [data.subjects[i] for i in index],
-        [data.rows[i] for i in index],
-    )
+    return data.take(np.repeat(np.arange(len(data)), counts))
 
 
 def budget_steps(make, budget_s: float, probe_steps: int = 30) -> int:
@@ -101,6 +86,28 @@ def segment_settings(config: dict, steps: int) -> SegmentTrainSettings:
     known = {f.name for f in fields(SegmentTrainSettings)}
     settings = SegmentTrainSettings(**{k: v for k, v in section.items() if k in known})
     return replace(settings, steps=steps, checkpoint_every=max(steps // 4, 1), val_every=10**9)
+
+
+def train_fold(args, make, out: Path, inputs: dict, device) -> tuple[object, dict]:
+    """Train one fold (or the final weights) with `make(steps, folder)`, budgeted unless
+    --steps; export the final weights. Returns the trainer and the fold record."""
+    steps = args.steps or budget_steps(make, args.budget)
+    start = time.perf_counter()
+    trainer = make(steps, out / f"fold{args.fold}" / "checkpoints")
+    trainer.inputs = inputs
+    trainer.run(progress=False)
+    info = {"fold": args.fold, "steps": steps, "wall_s": time.perf_counter() - start}
+    info["device"] = str(device)
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    if args.fold == "final":
+        trainer.export(out / "final.safetensors", out / "final_metrics.tsv")
+    return trainer, info
+
+
+def write_fold_record(args, out: Path, info: dict, held_out: list[str]) -> None:
+    (out / f"fold{args.fold}.json").write_text(json.dumps(info | {"held_out": held_out}))
+    log.info("%s fold %s: %d steps in %.0f s", args.task, args.fold, info["steps"], info["wall_s"])
 
 
 def run_segmenter_like(
@@ -126,21 +133,10 @@ def run_segmenter_like(
             spec, replace(settings, steps=steps), training, None, folder, device, **extra
         )
 
-    steps = args.steps or budget_steps(make, args.budget)
-    start = time.perf_counter()
-    trainer = make(steps, out / f"fold{args.fold}" / "checkpoints")
-    trainer.inputs = inputs
-    trainer.run(progress=False)
-    wall = time.perf_counter() - start
-    info = {"fold": args.fold, "steps": steps, "wall_s": wall, "device": str(device)}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    if args.fold == "final":
-        trainer.export(out / "final.safetensors", out / "final_metrics.tsv")
-    else:
+    trainer, info = train_fold(args, make, out, inputs, device)
+    if held_out:
         held_out_predict(trainer.ema.module.eval(), data.subset(set(held_out)), device, out)
-    (out / f"fold{args.fold}.json").write_text(json.dumps(info | {"held_out": held_out}))
-    log.info("%s fold %s: %d steps in %.0f s", args.task, args.fold, steps, wall)
+    write_fold_record(args, out, info, held_out)
 
 
 def segment(args, config) -> None:
@@ -151,7 +147,7 @@ def segment(args, config) -> None:
     parts = [real]
     if (args.data / "segment_demo.npz").is_file() and not args.no_demo:
         parts.append(load_slices(args.data / "segment_demo.npz")[0])
-    data = concat(parts)
+    data = LabelledSlices.concatenate(parts)
     spec = SegmentSpec.from_config(config["segment"]["net"], config["preprocess"]["grid_size"])
 
     def predict(model, test, device, out):
@@ -269,10 +265,7 @@ def model(args, config) -> None:
         s.warmup_steps = min(settings.warmup_steps, max(steps // 10, 1))
         return Trainer(spec, s, training, None, folder, device)
 
-    steps = args.steps or budget_steps(make, args.budget)
-    start = time.perf_counter()
-    trainer = make(steps, out / f"fold{args.fold}" / "checkpoints")
-    trainer.inputs = ckpt.input_record(
+    inputs = ckpt.input_record(
         config["preprocess"],
         **{
             "model.enhancement_classes": ["hyperintense"],
@@ -280,12 +273,8 @@ def model(args, config) -> None:
             "label_schemes": {"myops": scheme},
         },
     )
-    trainer.run(progress=False)
-    wall = time.perf_counter() - start
-    info = {"fold": args.fold, "steps": steps, "wall_s": wall, "device": str(device)}
-    if args.fold == "final":
-        trainer.export(out / "final.safetensors", out / "final_metrics.tsv")
-    else:
+    trainer, info = train_fold(args, make, out, inputs, device)
+    if held_out:
         net = trainer.ema.module.eval()
         predict = model_config["predict"]
         sampling = Sampling(args.samples, args.sample_steps, 0, 256, predict["min_area_px"])
@@ -311,8 +300,7 @@ def model(args, config) -> None:
         pd.concat(slices).to_csv(out / f"fold{args.fold}_slices.tsv", sep="\t", index=False)
         pd.concat(burdens).to_csv(out / f"fold{args.fold}_lesions.tsv", sep="\t", index=False)
         np.savez_compressed(out / f"fold{args.fold}_pred.npz", **arrays_out)
-    (out / f"fold{args.fold}.json").write_text(json.dumps(info | {"held_out": held_out}))
-    log.info("model fold %s: %d steps in %.0f s", args.fold, steps, wall)
+    write_fold_record(args, out, info, held_out)
 
 
 def main() -> None:

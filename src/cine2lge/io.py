@@ -1,4 +1,5 @@
-"""Atomic output writing: a failed job never leaves a half-written file behind."""
+"""Atomic output writing (a failed job never leaves a half-written file behind) and finding the
+checkout's own files (config, shipped weights) from outside it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+
+# The checkout the package runs from (an editable install): config/, workflow/, resources/.
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def in_checkout(path: str | Path) -> Path:
+    """A relative path not found from the working directory is taken from the checkout, as the
+    workflow takes it from its own directory (common.smk: workflow_file)."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    return CHECKOUT / path
 
 
 @contextlib.contextmanager

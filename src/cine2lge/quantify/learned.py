@@ -154,15 +154,6 @@ def scar_rows(
     return LabelledSlices(inputs, scar, [subject] * len(rows), rows.tolist())
 
 
-def resolve_weights(path: str | Path) -> Path:
-    """A relative path not found from the working directory is taken from the repository
-    (the shipped resources/weights/), as the workflow does."""
-    path = Path(path)
-    if path.is_absolute() or path.exists():
-        return path
-    return Path(__file__).resolve().parents[3] / path
-
-
 _MODELS: dict[Path, tuple] = {}
 
 
@@ -175,10 +166,12 @@ def learned_scar(
 ) -> np.ndarray:
     """Scar mask (slice, y, x) of an image in [0, 1] on the preprocess crop grid: probability
     >= threshold inside the myocardium, in-plane components smaller than min_component_px
-    dropped. The network is loaded once per process (a job quantifies LGE and LGE-like)."""
-    from scipy import ndimage
+    dropped (as for the enhancement probability). The network is loaded once per process (a job
+    quantifies LGE and LGE-like)."""
+    from cine2lge.io import in_checkout
+    from cine2lge.quantify.thresholds import probability_masks
 
-    path = resolve_weights(weights)
+    path = in_checkout(weights)
     if path not in _MODELS:
         _MODELS[path] = load_scar_model(path)
     model, spec = _MODELS[path]
@@ -190,10 +183,4 @@ def learned_scar(
         )
     myocardium = np.asarray(myocardium_syx, bool)
     probability = scar_probability(model, stack_inputs(image_syx, myocardium), torch.device("cpu"))
-    mask = (probability >= threshold) & myocardium
-    if min_component_px > 1:
-        for k, slice_yx in enumerate(mask):
-            labels, n = ndimage.label(slice_yx)
-            sizes = ndimage.sum(slice_yx, labels, range(1, n + 1))
-            mask[k] = np.isin(labels, 1 + np.flatnonzero(np.asarray(sizes) >= min_component_px))
-    return mask
+    return probability_masks(probability, myocardium, threshold, min_component_px)["total"]

@@ -20,12 +20,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from cine2lge.io import atomic_path
+from cine2lge.io import CHECKOUT, atomic_path, in_checkout
 
 from . import aha
 from .subject import quantify_arrays
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 CONFIG = Path("config") / "config.yaml"
 SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
 
@@ -41,10 +40,8 @@ def _merge(base: dict, update: dict) -> dict:
 
 
 def _find(relative: Path) -> Path | None:
-    for root in (Path.cwd(), REPO_ROOT):
-        if (root / relative).is_file():
-            return root / relative
-    return None
+    found = in_checkout(relative)
+    return found if found.is_file() else None
 
 
 def load_config(configfile: str | Path | None = None) -> dict:
@@ -56,8 +53,7 @@ def load_config(configfile: str | Path | None = None) -> dict:
         config = _merge(config, yaml.safe_load(Path(configfile).read_text()) or {})
     if not config:
         raise FileNotFoundError(
-            f"no configuration: {CONFIG} not found in {Path.cwd()} or {REPO_ROOT};"
-            " pass --configfile"
+            f"no configuration: {CONFIG} not found in {Path.cwd()} or {CHECKOUT}; pass --configfile"
         )
     schema = _find(SCHEMA)
     if schema is not None:

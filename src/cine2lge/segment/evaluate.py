@@ -312,10 +312,4 @@ def load_myops(
         images, classes, rows = labelled_rows(subject, arrays, scheme, phase_fraction)
         parts.append(LabelledSlices(images, classes, [subject] * len(rows), rows))
         spacing[subject] = float(arrays["spacing_mm"])
-    data = LabelledSlices(
-        np.concatenate([p.images_nyx for p in parts]),
-        np.concatenate([p.classes_nyx for p in parts]),
-        sum((p.subjects for p in parts), []),
-        sum((p.rows for p in parts), []),
-    )
-    return data, spacing
+    return LabelledSlices.concatenate(parts), spacing

@@ -35,12 +35,15 @@ MYOPS_SCHEME = {"blood_pool": [500], "myocardium": [200, 1220, 2221], "right_ven
 
 
 def _section(preprocess_section: dict, localise: str) -> dict:
+    """The config's `preprocess` section without registration (cine and labels share one grid)
+    and with the crop centre of `localise`."""
+    from cine2lge.segment.evaluate import myops_preprocess_section
+
     if localise not in ("labels", "auto"):
         raise ValueError(f"localise must be 'labels' or 'auto', not {localise!r}")
-    section = json.loads(json.dumps(preprocess_section))  # deep copy
-    section["registration"]["enabled"] = False  # cine and labels share one grid
-    section["localise_from_labels"] = localise == "labels"
-    return section
+    return myops_preprocess_section(preprocess_section) | {
+        "localise_from_labels": localise == "labels"
+    }
 
 
 def crop_labelled_cine(
@@ -77,12 +80,7 @@ def crop_labelled_cine(
 def _collect(parts: list) -> object:
     from cine2lge.segment.train import LabelledSlices
 
-    return LabelledSlices(
-        np.concatenate([p.images_nyx for p in parts]),
-        np.concatenate([p.classes_nyx for p in parts]),
-        sum((p.subjects for p in parts), []),
-        sum((p.rows for p in parts), []),
-    )
+    return LabelledSlices.concatenate(parts)
 
 
 def _rows(subject: str, arrays: dict, scheme: dict, row_offset: int = 0):

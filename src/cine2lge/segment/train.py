@@ -53,13 +53,26 @@ class LabelledSlices:
     def __len__(self) -> int:
         return len(self.classes_nyx)
 
-    def subset(self, subjects: set[str]) -> LabelledSlices:
-        keep = np.array([s in subjects for s in self.subjects], dtype=bool)
+    def take(self, index) -> LabelledSlices:
+        """Rows at integer positions (repeats allowed)."""
+        index = np.asarray(index, dtype=int)
         return LabelledSlices(
-            self.images_nyx[keep],
-            self.classes_nyx[keep],
-            [s for s, k in zip(self.subjects, keep, strict=True) if k],
-            [r for r, k in zip(self.rows, keep, strict=True) if k],
+            self.images_nyx[index],
+            self.classes_nyx[index],
+            [self.subjects[i] for i in index],
+            [self.rows[i] for i in index],
+        )
+
+    def subset(self, subjects: set[str]) -> LabelledSlices:
+        return self.take([i for i, s in enumerate(self.subjects) if s in subjects])
+
+    @staticmethod
+    def concatenate(parts: list[LabelledSlices]) -> LabelledSlices:
+        return LabelledSlices(
+            np.concatenate([p.images_nyx for p in parts]),
+            np.concatenate([p.classes_nyx for p in parts]),
+            sum((p.subjects for p in parts), []),
+            sum((p.rows for p in parts), []),
         )
 
 
