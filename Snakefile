@@ -3,6 +3,7 @@
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/stages.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"

@@ -1,14 +1,16 @@
-# Rule demo_subject: write one synthetic subject (DICOM study + ground truth).
-from cine2lge.logs import to_file
+# Rule demo_subject_<chunk>: write each synthetic subject of the chunk (DICOM study + ground truth).
+from cine2lge.chunks import run_chunk, subject_jobs
 from cine2lge.phantom.write import write_subject
 
-with to_file(snakemake.log[0]):
-    write_subject(
-        subject=snakemake.wildcards.subject,
+run_chunk(
+    subject_jobs(snakemake),
+    lambda job: write_subject(
+        subject=job.subject,
         seed=snakemake.params.seed,
-        dicom_dir=snakemake.output.dicom,
-        labels_path=snakemake.output.labels,
-        truth_path=snakemake.output.truth,
-        cine_labels_path=snakemake.output.cine_labels,
+        dicom_dir=job.output["dicom"],
+        labels_path=job.output["labels"],
+        truth_path=job.output["truth"],
+        cine_labels_path=job.output["cine_labels"],
         t2=snakemake.params.get("t2", False),
-    )
+    ),
+)

@@ -1,20 +1,19 @@
-# Rules ingest_<roles> (one per role set of the sheet): all roles of one subject and its qc.json;
-# an expected data problem excludes the subject (status.json, cine2lge.exclusion).
+# Rules ingest_<roles>_<chunk> (one per role set of the sheet and chunk of its subjects): all
+# roles of each subject and its qc.json; an expected data problem excludes that subject only
+# (status.json, cine2lge.exclusion; cine2lge.chunks).
+from cine2lge.chunks import run_chunk, subject_jobs
 from cine2lge.dicom.subject import ingest_subject
-from cine2lge.exclusion import run_stage, stage_arguments
-from cine2lge.logs import to_file
 
-with to_file(snakemake.log[0]):
-    stage = stage_arguments(snakemake, "ingest")
-    run_stage(
-        lambda: ingest_subject(
-            subject=snakemake.wildcards.subject,
-            sources=dict(snakemake.input.items()),
-            outputs=stage["outputs"],
-            config=snakemake.params.settings,
-            series_uids=snakemake.params.series_uids,
-            labels_tolerance_mm=snakemake.params.labels_tolerance_mm,
-            threads=snakemake.threads,
-        ),
-        **stage,
-    )
+run_chunk(
+    subject_jobs(snakemake),
+    lambda job: ingest_subject(
+        subject=job.subject,
+        sources=dict(job.input.items()),
+        outputs={k: v for k, v in job.output.items() if k != "status"},
+        config=snakemake.params.settings,
+        series_uids=job.params["series_uids"],
+        labels_tolerance_mm=snakemake.params.labels_tolerance_mm,
+        threads=snakemake.threads,
+    ),
+    stage="ingest",
+)

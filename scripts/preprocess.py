@@ -1,21 +1,20 @@
-# Stage script (rule preprocess_subject): Snakemake's objects in, cine2lge.preprocess does the work;
-# an excluded subject (upstream or here) gets a status.json instead (cine2lge.exclusion).
-from cine2lge.exclusion import run_stage, stage_arguments
-from cine2lge.logs import to_file
+# Stage script (rules preprocess_subject_<chunk>): Snakemake's objects in, cine2lge.preprocess
+# does the work for each subject of the chunk; an excluded subject (upstream or here) gets a
+# status.json instead (cine2lge.exclusion, cine2lge.chunks).
+from cine2lge.chunks import run_chunk, subject_jobs
 from cine2lge.preprocess.subject import run_subject
 
-with to_file(snakemake.log[0]):
-    stage = stage_arguments(snakemake, "preprocess")
-    run_stage(
-        lambda: run_subject(
-            snakemake.wildcards.subject,
-            snakemake.input.cine,
-            stage["outputs"],
-            snakemake.params.settings,
-            lge=snakemake.input.get("lge"),
-            labels=snakemake.input.get("labels"),
-            myocardium_labels=snakemake.params.myocardium,
-            t2=snakemake.input.get("t2"),
-        ),
-        **stage,
-    )
+run_chunk(
+    subject_jobs(snakemake),
+    lambda job: run_subject(
+        job.subject,
+        job.input["cine"],
+        {k: v for k, v in job.output.items() if k != "status"},
+        snakemake.params.settings,
+        lge=job.input.get("lge"),
+        labels=job.input.get("labels"),
+        myocardium_labels=job.params["myocardium"],
+        t2=job.input.get("t2"),
+    ),
+    stage="preprocess",
+)

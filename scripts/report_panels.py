@@ -1,5 +1,6 @@
-# Rule report_panels: image panels of the best, median and worst slices of one split (analysed
-# subjects only, cine2lge.exclusion).
+# Rule report_panels: image panels of the slices with the most true enhancement and one without,
+# of one split (analysed subjects only, cine2lge.exclusion). Optional rule input `lesions`
+# (results/tables/lesions.tsv) gives the true enhancement per slice.
 from cine2lge.exclusion import keep_analysed
 from cine2lge.logs import to_file
 from cine2lge.report.stage import panels_stage
@@ -17,4 +18,6 @@ with to_file(snakemake.log[0]):
         dict(zip(subjects, paired, strict=True)),
         dict(zip(subjects, prediction, strict=True)),
         snakemake.output[0],
+        lesions_path=snakemake.input.get("lesions"),
+        enhancement_labels=snakemake.params.get("enhancement_labels"),
     )

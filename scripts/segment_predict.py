@@ -1,22 +1,22 @@
-# Rule segment_subject: Snakemake's objects to the library, nothing else (an excluded subject
-# gets a status.json instead, cine2lge.exclusion).
-from cine2lge.exclusion import run_stage, stage_arguments
-from cine2lge.logs import to_file
+# Rules segment_subject_<chunk>: Snakemake's objects to the library for each subject of the chunk
+# (an excluded subject gets a status.json instead, cine2lge.exclusion, cine2lge.chunks).
+from cine2lge.chunks import run_chunk, subject_jobs
 from cine2lge.segment.predict import predict_subject
 
-with to_file(snakemake.log[0]):
-    run_stage(
-        lambda: predict_subject(
-            snakemake.wildcards.subject,
-            snakemake.input.paired,
-            snakemake.input.weights,
-            snakemake.output.masks,
-            snakemake.output.qc,
-            snakemake.params.phase_fraction,
-            snakemake.params.postprocess,
-            threads=snakemake.threads,
-            batch_size=snakemake.params.batch_size,
-            preprocess=snakemake.params.preprocess,
-        ),
-        **stage_arguments(snakemake, "segment"),
-    )
+run_chunk(
+    subject_jobs(snakemake),
+    lambda job: predict_subject(
+        job.subject,
+        job.input["paired"],
+        snakemake.input.weights,
+        job.output["masks"],
+        job.output["qc"],
+        snakemake.params.phase_fraction,
+        snakemake.params.postprocess,
+        threads=snakemake.threads,
+        batch_size=snakemake.params.batch_size,
+        preprocess=snakemake.params.preprocess,
+        flip_tta=snakemake.params.flip_tta,
+    ),
+    stage="segment",
+)

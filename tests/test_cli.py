@@ -63,7 +63,8 @@ def test_site_profile_has_the_settings_the_cluster_needs(repo):
     workflow_profile = yaml.safe_load((repo / "profiles" / "default" / "config.yaml").read_text())
     # The workflow profile must not switch local runs to SLURM nor shadow the site's resources.
     assert not {"executor", "default-resources", "set-resources"} & set(workflow_profile)
-    assert workflow_profile["group-components"]["subject"] > 1
+    # Per-subject stages run in chunks of subjects (config subjects_per_job), not SLURM groups.
+    assert "group-components" not in workflow_profile
 
 
 def test_installed_profile_is_accepted_by_snakemake_and_the_plugin(repo, config_home, tmp_path):

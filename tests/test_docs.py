@@ -13,13 +13,19 @@ MENTIONS = (
 
 
 def workflow_rules(repo) -> set[str]:
-    """Named rules, plus the ingest rules named by role set (ingest.smk: "ingest_" + roles)."""
+    """Named rules, the chunked stages' rules and the ingest rules named by role set
+    (ingest.smk: "ingest_" + roles)."""
     from itertools import combinations
 
     from cine2lge.dicom.outputs import ROLE_COLUMNS
 
     files = [repo / "Snakefile", *sorted((repo / "workflow/rules").glob("*.smk"))]
     names = {name for f in files for name in re.findall(r"^rule (\w+):", f.read_text(), re.M)}
+    # The chunked stages' rules under their stage names (stages.smk: STAGE_RULES), whose jobs
+    # are <name>_chunkNNNN.
+    stages = (repo / "workflow/rules/stages.smk").read_text()
+    for listed in re.findall(r"^STAGE_RULES \+?= \[(.*)\]", stages, re.M):
+        names |= set(re.findall(r'"([a-z_]+)"', listed))
     optional = [role for role in ROLE_COLUMNS if role != "cine"]  # the cine is always there
     for k in range(len(optional) + 1):
         names |= {"_".join(["ingest", "cine", *roles]) for roles in combinations(optional, k)}

@@ -90,7 +90,11 @@ def test_evaluation_config_builds_its_dag(repo, workdir):
         for line in result.stdout.split("Job stats:")[1].splitlines()
         if line.strip() and line.split()[-1].isdigit()
     )
-    assert stats["predict_subject"] == "24" and stats["quantify_lesions"] == "24"
+    # 24 subjects in chunks of subjects_per_job (8): three jobs per chunked stage, one token job.
+    for stage in ("predict_subject", "quantify_lesions"):
+        chunks = [job for job in stats if job.startswith(f"{stage}_chunk")]
+        assert sorted(chunks) == [f"{stage}_chunk{i:04d}" for i in range(3)]
+        assert stats[stage] == "1"
 
 
 def test_probability_weights_are_an_input_of_predict_chunk(repo, workdir):

@@ -4,9 +4,10 @@
     python scripts/realdata/evaluate.py scar --runs OUT
     python scripts/realdata/evaluate.py model --runs OUT [--cinescar OUT2]
 
-segment: myocardium Dice / HD95 per held-out subject (raw argmax and post-processed, the
-pipeline's `segment.postprocess`), share of slices with a closed ring, subjects left without a
-usable slice; per data set and pooled (mean with a subject-bootstrap 95 % CI).
+segment: myocardium Dice / HD95 per held-out subject: raw argmax; post-processed (the
+pipeline's `segment.postprocess`, a dropped slice scored as empty); usable (the slices the
+pipeline quantifies, those passing slice QC); share of slices with a closed ring, subjects left
+without a usable slice; per data set and pooled (mean with a subject-bootstrap 95 % CI).
 scar: learned LGE quantifier, scar % of the myocardium per subject against the expert's, per data
 set: Pearson r, ICC(3,1), bias and 95 % limits of agreement, MAE, normal studies <= 1 %.
 model: the generator's enhancement probability (pixel AUROC inside the expert myocardium, pooled
@@ -31,6 +32,7 @@ from cine2lge.segment.evaluate import evaluate_subject
 from cine2lge.segment.postprocess import PostprocessSettings, clean_stack
 from cine2lge.segment.realdata import dataset_of
 from cine2lge.stats.agreement import bland_altman, cluster_bootstrap, icc, pearson
+from cine2lge.stats.roc import clustered_auc_ci
 
 RNG_SEED = 2026
 
@@ -67,7 +69,7 @@ def segment(args, config) -> None:
     rows, qc_rows = [], []
     subjects, stacks = preds["subjects"], preds["rows"] // 100  # ACDC: ED rows, ES rows + 100
     for subject in dict.fromkeys(subjects.tolist()):
-        raw_parts, clean_parts, ref_parts = [], [], []
+        raw_parts, clean_parts, ref_parts, usable_parts = [], [], [], []
         for stack in np.unique(stacks[subjects == subject]):
             keep = (subjects == subject) & (stacks == stack)
             raw = preds["predicted"][keep]
@@ -75,6 +77,7 @@ def segment(args, config) -> None:
             raw_parts.append(raw)
             clean_parts.append(cleaned)
             ref_parts.append(preds["classes"][keep])
+            usable_parts.append(qc["usable"].to_numpy(bool))
             qc_rows.append(
                 {
                     "subject": subject,
@@ -86,8 +89,15 @@ def segment(args, config) -> None:
                 }
             )
         sp = (spacing[subject],) * 2
-        for stage, parts in (("raw", raw_parts), ("postprocessed", clean_parts)):
-            table = evaluate_subject(subject, np.concatenate(parts), np.concatenate(ref_parts), sp)
+        usable, reference = np.concatenate(usable_parts), np.concatenate(ref_parts)
+        # "usable": the slices the pipeline quantifies (slice QC passed); dropped slices are
+        # counted in the closed-ring / usable columns instead of as empty predictions.
+        for stage, predicted, ref in (
+            ("raw", np.concatenate(raw_parts), reference),
+            ("postprocessed", np.concatenate(clean_parts), reference),
+            ("usable", np.concatenate(clean_parts)[usable], reference[usable]),
+        ):
+            table = evaluate_subject(subject, predicted, ref, sp)
             rows.append(table.assign(stage=stage, dataset=dataset_of(subject)))
     table = pd.concat(rows, ignore_index=True)
     qc = pd.DataFrame(qc_rows).assign(dataset=lambda d: d["subject"].map(dataset_of))
@@ -247,21 +257,26 @@ def model(args, config) -> None:
     wide = subject_level.pivot_table(index="subject", columns="source", values="percent_lv")
     sim = pd.concat([pd.read_csv(p, sep="\t") for p in sorted(runs.glob("fold[0-9]_slices.tsv"))])
     lines = [
-        "| cue | pixel AUROC pooled | pixel AUROC per subject (mean [CI]) | slice AUC |"
-        " subject burden r vs expert scar |",
+        "| cue | pixel AUROC pooled [CI] | pixel AUROC per subject (mean [CI]) | slice AUC [CI] |"
+        " subject burden r vs expert scar [CI] |",
+        # pooled pixel and slice AUC: subject-clustered CIs (a subject's pixels and slices are
+        # left out together, cine2lge.stats.roc.clustered_auc_ci); r: Fisher z over subjects
         "|---|---|---|---|---|",
     ]
     for source in sources:
         part = pixels[pixels["source"] == source]
-        pooled = roc_auc_score(
-            np.concatenate(part["y"].tolist()), np.concatenate(part["s"].tolist())
+        pixel_subjects = np.repeat(part["subject"].to_numpy(), [len(y) for y in part["y"]])
+        pooled = clustered_auc_ci(
+            np.concatenate(part["y"].tolist()), np.concatenate(part["s"].tolist()), pixel_subjects
         )
         sl = slices[slices["source"] == source]
-        slice_auc = roc_auc_score(sl["positive"], sl["score"])
-        r = pearson(part["burden_pct"], part["scar_pct"])["r"]
+        slice_auc = clustered_auc_ci(sl["positive"], sl["score"], sl["subject"])
+        r = pearson(part["burden_pct"], part["scar_pct"])
         lines.append(
-            f"| {source} | {pooled:.3f} | {fmt(*bootstrap_mean(part['auroc']))} |"
-            f" {slice_auc:.3f} | {r:.3f} |"
+            f"| {source} | {fmt(pooled['estimate'], pooled['ci_low'], pooled['ci_high'])} |"
+            f" {fmt(*bootstrap_mean(part['auroc']))} |"
+            f" {fmt(slice_auc['estimate'], slice_auc['ci_low'], slice_auc['ci_high'])} |"
+            f" {fmt(r['r'], r['ci_low'], r['ci_high'])} |"
         )
     print("\n".join(lines))
     if {"lgelike", "lge", "truth"} <= set(wide.columns):

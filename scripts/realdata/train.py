@@ -57,14 +57,15 @@ def split(subjects: list[str], fold: str, n_folds: int) -> tuple[set[str], list[
 
 
 def oversample(data: LabelledSlices, factors: list[str] | None) -> LabelledSlices:
-    """Repeat the slices of some data sets (e.g. ["myops=3"]): the data set closest to the
-    intended use weighs more than the large ACDC set."""
+    """Repeat the slices of subjects whose id starts with a prefix (e.g. ["myops=3"]: the data
+    set closest to the intended use weighs more than the large ACDC set; ["emidecN=3"]: the
+    normal EMIDEC studies, so the scar quantifier sees more hearts without scar)."""
     if not factors:
         return data
-    from cine2lge.segment.realdata import dataset_of
-
     repeat = {name: int(n) for name, n in (f.split("=") for f in factors)}
-    counts = np.array([repeat.get(dataset_of(s), 1) for s in data.subjects])
+    counts = np.array(
+        [next((n for name, n in repeat.items() if s.startswith(name)), 1) for s in data.subjects]
+    )
     return data.take(np.repeat(np.arange(len(data)), counts))
 
 
@@ -123,6 +124,8 @@ def run_segmenter_like(
     settings = segment_settings(config, args.steps or 1)
     if args.batch_size:
         settings = replace(settings, batch_size=args.batch_size)
+    if args.learning_rate:
+        settings = replace(settings, learning_rate=args.learning_rate)
     if args.augment_translate is not None:
         settings.augment = dict(settings.augment) | {"translate_px": args.augment_translate}
 
@@ -314,9 +317,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="training steps (default: from --budget)")
     parser.add_argument("--budget", type=float, default=300.0, help="training seconds")
     parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--learning-rate", type=float, help="segment/scar: peak AdamW rate")
     parser.add_argument("--augment-translate", type=float, help="translate_px augmentation")
     parser.add_argument("--init-weights", type=Path, help="segment: fine-tune from these weights")
-    parser.add_argument("--oversample", nargs="+", help="segment: e.g. myops=3 cinemyops=3")
+    parser.add_argument("--oversample", nargs="+", help="subject-id prefix=repeats, e.g. myops=3")
     parser.add_argument("--no-demo", action="store_true", help="segment: real data only")
     parser.add_argument("--samples", type=int, default=8, help="model: K samples per slice")
     parser.add_argument("--sample-steps", type=int, default=10, help="model: DDIM steps")

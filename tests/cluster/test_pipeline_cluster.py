@@ -1,5 +1,5 @@
 """The pipeline itself through `snakemake --profile slurm` on a real SLURM cluster, on the tiny demo
-cohort of tests/cluster/cohort.yaml: jobs go through sbatch (grouped per subject), the GPU rules
+cohort of tests/cluster/cohort.yaml: jobs go through sbatch (chunks of subjects), the GPU rules
 are submitted with the GPU request, the results equal those of a local run, a job scancel-ed
 mid-run is retried, and --forcerun of one stage selects that stage and its dependants only.
 
@@ -82,7 +82,7 @@ def pipeline(slurm_env, tmp_path_factory) -> PipelineRuns:
     )
     # Kill the cluster run's first per-subject job while it runs: it must be retried (profile
     # `retries`). The comment prefix keeps the watcher off other tests' SLURM jobs.
-    watcher = CancelFirstRunningJob(all_slurm_job_ids(), comment_prefix="rule_subject_demo_subject")
+    watcher = CancelFirstRunningJob(all_slurm_job_ids(), comment_prefix="rule_demo_subject_chunk")
     watcher.start()
     try:
         run = run_snakemake(
@@ -93,14 +93,13 @@ def pipeline(slurm_env, tmp_path_factory) -> PipelineRuns:
     return PipelineRuns(local, cluster, run.output, watcher.cancelled)
 
 
-def test_jobs_went_through_sbatch_grouped_per_subject(pipeline):
+def test_jobs_went_through_sbatch_chunked_per_subject(pipeline):
     jobs = slurm_jobs_by_log_dir(pipeline.cluster)
     assert jobs, "no SLURM job logs in .snakemake/slurm_logs"
-    # The per-subject CPU rules (group "subject", group-components in profiles/default) share
-    # SLURM jobs: the demo studies of all subjects come from grouped jobs, not one job each.
-    grouped = {folder: ids for folder, ids in jobs.items() if folder.startswith("group_subject")}
-    assert grouped, f"no grouped per-subject job among {sorted(jobs)}"
-    assert any("demo_subject" in folder for folder in grouped)
+    # The per-subject stages run chunks of subjects (config subjects_per_job) per SLURM job:
+    # the demo studies of all subjects come from chunk jobs, fewer than the subjects.
+    chunked = {folder: ids for folder, ids in jobs.items() if "_chunk" in folder}
+    assert any(folder.startswith("rule_demo_subject_chunk") for folder in chunked), sorted(jobs)
     assert "rule_demo_subject" not in jobs
     n_slurm_jobs = sum(len(ids) for ids in jobs.values())
     rule_jobs = len(

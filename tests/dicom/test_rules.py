@@ -77,7 +77,7 @@ def test_ingest_rules_on_a_small_sheet(repo, tmp_path):
     # S03 (no readable image) is an expected data problem: excluded, not a failed job.
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
-    # One job per subject, by the rule of its role set.
+    # One job per chunk of subjects (subjects_per_job) of a role set, by the rule of the set.
     for rule, subject in [
         ("ingest_cine_lge_labels", "S01"),
         ("ingest_cine", "S02"),
@@ -85,7 +85,9 @@ def test_ingest_rules_on_a_small_sheet(repo, tmp_path):
         ("ingest_cine_t2", "S05"),
     ]:
         assert re.search(
-            rf"rule {rule}:\n(?:    .*\n)*?    wildcards: subject={subject}\n", output
+            rf"rule {rule}_chunk0000:\n(?:    .*\n)*?    output: .*"
+            rf"results/ingest/{subject}/qc.json",
+            output,
         ), f"{subject} not ingested by {rule}"
     out = tmp_path / "results" / "ingest"
     assert sorted(p.name for p in (out / "S01").iterdir() if not p.name.startswith(".")) == [
@@ -116,7 +118,7 @@ def test_ingest_rules_on_a_small_sheet(repo, tmp_path):
     assert (status["status"], status["stage"]) == ("excluded", "ingest")
     assert "no readable DICOM image" in status["reason"]
     assert json.loads((out / "S01" / "status.json").read_text())["status"] == "analysed"
-    assert (tmp_path / "benchmarks" / "ingest" / "S01.tsv").is_file()
+    assert (tmp_path / "benchmarks" / "ingest" / "ingest_cine_lge_labels_chunk0000.tsv").is_file()
     assert sorted(p.name for p in (out / "S05").iterdir() if not p.name.startswith(".")) == [
         "cine.json",
         "cine.nii.gz",

@@ -52,7 +52,13 @@ def test_rules_write_subject_and_cohort_tables(repo, tmp_path):
     write_inputs(tmp_path, "demo0001", with_prediction=False)
     write_inputs(tmp_path, "demo0002", with_prediction=True)
     command = [str(BIN / "snakemake"), "-s", str(repo / "Snakefile"), "-d", str(tmp_path), "-c1"]
-    command += ["--allowed-rules", "quantify_lesions", "quantify_cohort"]
+    # quantify_lesions: the stage token; quantify_lesions_chunk0000: both subjects (one chunk).
+    command += [
+        "--allowed-rules",
+        "quantify_lesions",
+        "quantify_lesions_chunk0000",
+        "quantify_cohort",
+    ]
     command += ["--", "results/tables/lesions.tsv"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

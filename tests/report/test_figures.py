@@ -89,39 +89,128 @@ def test_reader_plot_without_sheets(tmp_path):
     assert (tmp_path / "r.png").stat().st_size > 1000
 
 
-def test_panels_pick_and_draw(tmp_path):
+def test_panels_pick_most_enhanced_per_subject_first_and_one_without():
     per_slice = pd.DataFrame(
         {
-            "subject": ["a", "a", "b", "b", "b"],
-            "slice": [0, 1, 0, 1, 2],
-            "ssim_crop": [0.9, 0.5, 0.7, np.nan, 0.2],
+            "subject": ["a", "a", "a", "b", "b", "c", "c", "c"],
+            "slice": [0, 1, 2, 0, 1, 0, 1, 2],
+            "enhancement": [3.0, 2.5, 0.0, 1.0, np.nan, 0.0, 0.0, 0.0],
+            "probability": [0.9, 0.8, 0.1, 0.6, 0.5, 0.3, 0.05, 0.7],
         }
     )
-    picked = panels.pick_cases(per_slice)
-    assert picked["case"].tolist() == ["best", "median", "worst"]
-    assert picked["ssim_crop"].tolist() == [0.9, 0.7, 0.2]  # median of 4 ranked: 2nd best
-    rng = np.random.default_rng(0)
-    for subject in ("a", "b"):
-        np.savez(
-            tmp_path / f"{subject}_p.npz",
-            cine_styx=rng.random((3, 2, 16, 16)),
-            lge_syx=rng.random((3, 16, 16)),
-        )
-        np.savez(
-            tmp_path / f"{subject}_m.npz",
-            lgelike_syx=rng.random((3, 16, 16)),
-            enhancement_prob_syx=rng.random((3, 16, 16)),
-        )
-    panels.panel_figure(
-        picked,
-        {s: tmp_path / f"{s}_p.npz" for s in "ab"},
-        {s: tmp_path / f"{s}_m.npz" for s in "ab"},
-        tmp_path / "panel.png",
-        "internal_test",
+    picked = panels.pick_cases(per_slice, n_enhanced=3)
+    assert picked["case"].tolist() == [
+        "most enhancement #1",
+        "most enhancement #2",
+        "most enhancement #3",
+        "no enhancement",
+    ]
+    # one slice per subject first (a3.0, b1.0), then the next largest (a2.5); NaN never picked
+    assert list(zip(picked["subject"], picked["slice"], strict=True))[:3] == [
+        ("a", 0),
+        ("b", 0),
+        ("a", 1),
+    ]
+    # without enhancement: the median predicted probability of a2 0.1, c0 0.3, c1 0.05, c2 0.7
+    assert picked.iloc[3][["subject", "slice"]].tolist() == ["a", 2]
+    assert len(panels.pick_cases(per_slice, n_enhanced=1)) == 2
+    assert panels.pick_cases(per_slice.iloc[0:0]).empty
+
+
+def write_npz_pair(tmp_path, subject, n=3, lesion_slice=1, rng=None):
+    rng = rng or np.random.default_rng(0)
+    labels = np.zeros((n, 16, 16), np.int16)
+    labels[:, 4:12, 4:12] = 2
+    labels[lesion_slice, 4:7, 4:12] = 5
+    lge = rng.random((n, 16, 16)) * 0.3 + (labels == 5)
+    np.savez(
+        tmp_path / f"{subject}_p.npz",
+        cine_styx=rng.random((n, 2, 16, 16)),
+        lge_syx=lge,
+        labels_syx=labels,
+        paired=np.array([True] * (n - 1) + [False]),
     )
-    assert ink(tmp_path / "panel.png") > 0.2
+    probability = np.zeros((n, 16, 16))
+    probability[lesion_slice, 4:8, 4:12] = np.linspace(0.2, 1, 8)
+    np.savez(
+        tmp_path / f"{subject}_m.npz",
+        lgelike_syx=rng.random((n, 16, 16)),
+        enhancement_prob_syx=probability,
+        slice_probability_s=probability.max(axis=(1, 2)),
+    )
+    return tmp_path / f"{subject}_p.npz", tmp_path / f"{subject}_m.npz"
+
+
+def test_slice_enhancement_prefers_truth_then_real_lge_then_labels(tmp_path):
+    paired = {s: write_npz_pair(tmp_path, s)[0] for s in ("a", "b")}
+    from_labels = panels.slice_enhancement(paired, None, {"a": [5], "b": [5]})
+    # the unpaired last slice (no real LGE) is never a candidate
+    assert from_labels.groupby("subject")["slice"].apply(list).to_dict() == {
+        "a": [0, 1],
+        "b": [0, 1],
+    }
+    assert from_labels["enhancement"].tolist() == [0.0, 24.0, 0.0, 24.0]
+    lesions = pd.DataFrame(
+        {
+            "subject": ["a", "a", "a", "b", "b"],
+            "source": ["truth", "truth", "lge", "lge", "lge"],
+            "class": ["total"] * 5,
+            "region": ["slice"] * 5,
+            "region_id": ["0", "1", "0", "0", "1"],
+            "volume_ml": [0.0, 2.0, 9.0, 1.5, 0.0],
+        }
+    )
+    table = panels.slice_enhancement(paired, lesions).set_index(["subject", "slice"])
+    assert table.loc[("a", 1), "enhancement"] == 2.0 and "expert" in table.loc[("a", 1), "truth"]
+    assert table.loc[("b", 0), "enhancement"] == 1.5 and "real-LGE" in table.loc[("b", 0), "truth"]
+    assert panels.slice_enhancement(paired)["enhancement"].isna().all()
+
+
+def test_panel_figure_shows_probability_in_colour(tmp_path):
+    paths = {
+        s: write_npz_pair(tmp_path, s, rng=np.random.default_rng(i)) for i, s in enumerate("ab")
+    }
+    per_slice = panels.slice_enhancement(
+        {s: p[0] for s, p in paths.items()}, None, {"a": [5], "b": [5]}
+    )
+    cases = panels.pick_cases(per_slice, n_enhanced=2)
+    assert cases["enhancement"].tolist() == [24.0, 24.0, 0.0]
+    out = tmp_path / "panel.png"
+    panels.panel_figure(
+        cases,
+        {s: p[0] for s, p in paths.items()},
+        {s: p[1] for s, p in paths.items()},
+        out,
+        "internal_test",
+        {"a": [5], "b": [5]},
+    )
+    image = mpimg.imread(out)[..., :3]
+    assert ink(out) > 0.2
+    # coloured (not grey) pixels: the probability overlay and its colour bar
+    saturation = image.max(axis=2) - image.min(axis=2)
+    assert (saturation > 0.3).mean() > 0.01
+    rgba = panels.probability_rgba(np.array([[0.0, 0.04, 0.3, 1.0]]))
+    assert rgba[0, 0, 3] == 0 and rgba[0, 1, 3] == 0 and 0 < rgba[0, 2, 3] < rgba[0, 3, 3]
     panels.panel_figure(panels.pick_cases(per_slice.iloc[0:0]), {}, {}, tmp_path / "e.png", "x")
     assert (tmp_path / "e.png").exists()
+
+
+def test_panels_stage_with_and_without_truth(tmp_path):
+    from cine2lge.report.stage import panels_stage
+
+    paths = {
+        s: write_npz_pair(tmp_path, s, rng=np.random.default_rng(i)) for i, s in enumerate("ab")
+    }
+    similarity = tmp_path / "similarity_slices.tsv"
+    pd.DataFrame({"subject": ["a", "b"], "slice": [1, 1], "ssim_crop": [0.5, 0.6]}).to_csv(
+        similarity, sep="\t", index=False
+    )
+    paired = {s: p[0] for s, p in paths.items()}
+    prediction = {s: p[1] for s, p in paths.items()}
+    for name, kwargs in (("labels", {"enhancement_labels": {"a": [5], "b": [5]}}), ("none", {})):
+        out = tmp_path / f"{name}.png"
+        panels_stage("internal_test", similarity, paired, prediction, out, **kwargs)
+        assert ink(out) > 0.2
 
 
 @pytest.fixture(autouse=True)

@@ -123,3 +123,33 @@ def test_table_index(tmp_path):
     index = tables.table_index([path])
     assert index.iloc[0][["table", "rows", "columns"]].tolist() == ["agreement", 2, 2]
     assert "Pearson" in index.iloc[0]["description"]
+
+
+def test_summary_flags_small_n_and_gives_no_ci_with_one_case_in_a_class():
+    agree, roc_summary, similarity = toy_inputs()
+    summary = tables.summary_table(agree, roc_summary, similarity).set_index("result")
+    # 4 subjects per split: every value with a CI says so in its note
+    for split in tables.SPLITS:
+        with_ci = summary[summary[split].astype(str).str.contains(r"\[", regex=True)]
+        assert len(with_ci) and with_ci[f"{split}_note"].str.contains("small n").all()
+    # subject-level AUC with a single lesion-free subject: the estimate, no CI (not 0.5 [0.5, 0.5])
+    cases = pd.DataFrame(
+        {
+            "subject": ["a", "b", "c", "d"],
+            "split": "internal_test",
+            "truth": "lge",
+            "level": "subject",
+            "region_id": -1,
+            "score": [0.9, 0.4, 0.7, 0.2],
+            "lesion": [True, True, True, False],
+            "volume_ml": [1.0, 2.0, 3.0, 0.0],
+        }
+    )
+    one_negative, _, _ = roc.roc_table(cases, splits=("internal_test",), n_boot=50)
+    auc = one_negative.query("statistic == 'auc'").iloc[0]
+    assert auc["estimate"] == 1.0 and np.isnan(auc["ci_low"]) and "fewer than 2" in auc["note"]
+    assert not auc["small_n"]
+    row = tables.summary_table(agree, one_negative, similarity, splits=("internal_test",))
+    row = row.set_index("result").loc["AUC, enhancement probability"]
+    row = row[row["level"] == "subject"].iloc[0]
+    assert row["internal_test"] == "1.000" and "no CI" in row["internal_test_note"]

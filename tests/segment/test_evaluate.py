@@ -16,6 +16,7 @@ from cine2lge.segment.evaluate import (
     summarise,
 )
 
+from . import legacy_metrics
 from .rings import ring_classes
 
 
@@ -58,7 +59,16 @@ def test_hd95_equals_monai_on_one_slice():
         percentile=95,
         spacing=1.5,
     ).item()
-    assert hd95(a[None], b[None], (1.5, 1.5)) == pytest.approx(expected, rel=0.05)
+    assert hd95(a[None], b[None], (1.5, 1.5)) == pytest.approx(expected, rel=1e-6)
+    assert hd95(a[None], b[None], (1.5, 0.8)) == pytest.approx(
+        compute_hausdorff_distance(
+            torch.from_numpy(a[None, None]),
+            torch.from_numpy(b[None, None]),
+            percentile=95,
+            spacing=[1.5, 0.8],
+        ).item(),
+        rel=1e-6,
+    )
 
 
 def test_evaluate_subject_rows_and_summary():
@@ -148,3 +158,61 @@ def test_cross_validate_runs_only_the_chosen_folds_on_held_out_subjects(tmp_path
     assert set(table["fold"]) == {1}
     assert sorted(table["subject"].unique()) == sorted(held_out)
     assert set(table["stage"]) == {"raw", "postprocessed"}
+
+
+def _random_stacks(seed: int):
+    """Pairs of boolean (slice, y, x) stacks: blobs, shifts, masks touching the border, slices
+    with the class in one map only, and empty stacks."""
+    rng = np.random.default_rng(seed)
+    n, size = rng.integers(1, 5), int(rng.integers(12, 40))
+    reference = np.stack(
+        [disc(size, rng.uniform(2, size / 2), rng.uniform(0, size)) for _ in range(n)]
+    )
+    predicted = np.roll(reference, tuple(rng.integers(-3, 4, 2)), axis=(1, 2))
+    predicted ^= rng.random(predicted.shape) < 0.05
+    if n > 1 and seed % 3 == 0:
+        predicted[0] = False  # the class on a slice in the reference only
+    if n > 1 and seed % 4 == 0:
+        reference[-1] = False  # ... and in the prediction only
+    if seed % 7 == 0:
+        predicted[:] = False
+    if seed % 11 == 0:
+        reference[:] = False
+    return predicted, reference
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_monai_metrics_reproduce_the_hand_written_ones(seed):
+    predicted, reference = _random_stacks(seed)
+    spacing = (1.0, 1.0) if seed % 2 else (1.25, 0.7)
+    for p, r in ((predicted, reference), (reference, predicted)):
+        np.testing.assert_allclose(dice(p, r), legacy_metrics.dice(p, r), rtol=1e-6)
+        np.testing.assert_allclose(
+            hd95(p, r, spacing), legacy_metrics.hd95(p, r, spacing), rtol=1e-6
+        )
+    classes_p = predicted.astype(int) + 2 * np.roll(predicted, 5, axis=2)
+    classes_r = reference.astype(int) + 2 * np.roll(reference, 5, axis=2)
+    expected = {
+        name: legacy_metrics.dice(classes_p == k, classes_r == k)
+        for k, name in enumerate(["background", "blood_pool", "myocardium", "right_ventricle"])
+        if k
+    }
+    np.testing.assert_allclose(
+        list(dice_per_class(classes_p, classes_r).values()), list(expected.values()), rtol=1e-9
+    )
+
+
+def test_empty_masks_are_explicit():
+    empty, blob = np.zeros((2, 16, 16), bool), disc(16, 4)[None].repeat(2, 0)
+    # Absent from both: nothing to measure (NaN, left out of means), not MONAI's Dice 1.
+    assert np.isnan(dice(empty, empty)) and np.isnan(hd95(empty, empty))
+    # Absent from one: Dice 0; the distance to nothing is undefined (NaN), not MONAI's inf.
+    assert dice(empty, blob) == 0.0 and dice(blob, empty) == 0.0
+    assert np.isnan(hd95(empty, blob)) and np.isnan(hd95(blob, empty))
+    # Present in both stacks, on a slice in one map only: a full miss at the FOV diagonal.
+    one_slice = blob.copy()
+    one_slice[1] = False
+    assert hd95(one_slice, blob, (1.0, 2.0)) == pytest.approx(np.hypot(16, 32))
+    assert dice_per_class(np.zeros((3, 3), int), np.zeros((3, 3), int)) == pytest.approx(
+        {"blood_pool": np.nan, "myocardium": np.nan, "right_ventricle": np.nan}, nan_ok=True
+    )

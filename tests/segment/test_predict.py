@@ -8,7 +8,12 @@ import torch
 from cine2lge.model.checkpoint import WeightsChecksumError
 from cine2lge.segment.net import SegmentSpec
 from cine2lge.segment.predict import load_segmenter, predict_subject
-from cine2lge.segment.train import LabelledSlices, SegmentTrainer, SegmentTrainSettings
+from cine2lge.segment.train import (
+    LabelledSlices,
+    SegmentTrainer,
+    SegmentTrainSettings,
+    predict_probabilities,
+)
 
 from .rings import ring_classes, ring_image, ring_set
 
@@ -128,3 +133,22 @@ def test_grid_mismatch_names_subject_and_file(weights, tmp_path):
         predict_subject(
             "S3", paired, weights, tmp_path / "m.npz", tmp_path / "q.tsv", 0.0, POSTPROCESS
         )
+
+
+def test_flip_tta_averages_the_mirrored_predictions(weights):
+    model, _, _ = load_segmenter(weights)
+    rng = np.random.default_rng(5)
+    images = np.stack(
+        [ring_image(ring_classes(32, (14, 18), 5, 9), rng)[None] for _ in range(3)]
+    ).astype(np.float32)
+    plain = predict_probabilities(model, images, torch.device("cpu"))
+    tta = predict_probabilities(model, images, torch.device("cpu"), flip_tta=True)
+    mirrored = predict_probabilities(model, images[..., ::-1], torch.device("cpu"))[..., ::-1]
+    assert tta.shape == plain.shape
+    np.testing.assert_allclose(tta.sum(1), 1.0, atol=1e-5)
+    # An off-centre ring: the network's mirror-image answer differs, and TTA lies between.
+    assert not np.allclose(plain, mirrored, atol=1e-4)
+    assert np.abs(tta - plain).max() > 1e-4
+    # TTA is symmetric: flipping the input flips its answer exactly.
+    flipped = predict_probabilities(model, images[..., ::-1], torch.device("cpu"), flip_tta=True)
+    np.testing.assert_allclose(flipped[..., ::-1], tta, atol=1e-5)

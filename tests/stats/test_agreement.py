@@ -175,8 +175,9 @@ def test_agreement_table_on_simulated_cohort():
     split_of = {f"s{i}": "internal_test" if i < 6 else "external_test" for i in range(12)}
     lesions = lesion_table(split_of)
     table = agreement.agreement_table(lesions, split_of, measure="volume_ml", n_boot=200)
-    # 2 levels x 2 splits x 2 classes; 9 statistics each, +3 clustered ones at slice level
-    assert len(table) == 2 * 2 * (9 + 12)
+    # 2 levels x 2 splits x 2 classes; 9 statistics each, +3 clustered and 3 repeated-measures
+    # Bland-Altman ones at slice level
+    assert len(table) == 2 * 2 * (9 + 15)
     row = table.query(
         "split == 'internal_test' and `class` == 'hyperintense' and "
         "level == 'slice' and statistic == 'pearson_r'"
@@ -192,7 +193,11 @@ def test_agreement_table_on_simulated_cohort():
         "statistic == 'pearson_r_clustered'"
     ).iloc[0]
     assert clustered["ci_low"] <= clustered["estimate"] <= clustered["ci_high"]
-    assert "clustered bootstrap" in clustered["method"]
+    assert "clustered jackknife" in clustered["method"]
+    # 6 subjects per split: every CI is flagged, in its own column and in the note
+    with_ci = table[np.isfinite(table["ci_low"])]
+    assert with_ci["small_n"].all() and with_ci["note"].str.contains("small n").all()
+    assert not table.loc[~np.isfinite(table["ci_low"]), "small_n"].any()
 
 
 def test_agreement_table_with_lesion_free_cohort_gives_nan_not_error():

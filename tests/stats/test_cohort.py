@@ -12,7 +12,15 @@ from cine2lge.stats import cohort
 
 @pytest.mark.parametrize(
     ("value", "years"),
-    [("063Y", 63.0), ("006M", 0.5), (45, 45.0), ("", np.nan), (None, np.nan), ("abc", np.nan)],
+    [
+        ("063Y", 63.0),
+        ("006M", 0.5),
+        (45, 45.0),
+        ("90+", 90.0),
+        ("", np.nan),
+        (None, np.nan),
+        ("abc", np.nan),
+    ],
 )
 def test_age_years(value, years):
     assert cohort.age_years(value) == pytest.approx(years, nan_ok=True)

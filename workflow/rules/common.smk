@@ -3,6 +3,8 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
+from cine2lge.chunks import chunk_subjects, indexed
+from cine2lge.dicom.outputs import subjects_by_roles
 from cine2lge.phantom.cohort import demo_sheet
 from cine2lge.sheet import read_sheet, validate_sheet
 
@@ -63,6 +65,58 @@ QUANTIFY_SUBJECTS = [
 ]
 
 
+# Per-subject stages run in chunks of `subjects_per_job` subjects, one job per chunk
+# (cine2lge.chunks): a chunk rule per chunk and stage, named <stage rule>_<chunk>, whose outputs
+# are every subject's files (same paths as one job per subject). Chunks are taken in sorted
+# subject order, per stage (and per ingest role set).
+SUBJECTS_PER_JOB = config["subjects_per_job"]
+
+
+def chunks_of(subjects, prefix="chunk"):
+    """{chunk name: subjects}: `subjects_per_job` subjects per chunk, in sorted order."""
+    return chunk_subjects(subjects, SUBJECTS_PER_JOB, prefix)
+
+
+# Each chunked stage keeps a rule under the stage's old rule name whose output (a token file) is
+# an input of every chunk of the stage, so `--forcerun quantify_lesions` still reruns the stage
+# (the chunks of the requested targets) and what depends on it. The token's mtime is the epoch:
+# rewritten for one subject's rerun, it never makes the stage's other chunks out of date.
+STAGES_ROOT = "results/.stages"
+
+
+def stage_token(stage_rule):
+    return f"{STAGES_ROOT}/{stage_rule}"
+
+
+# One output of each chunk job, requested by `all`: the job writes all of its subjects' outputs,
+# and Snakemake reruns a job whose outputs are incomplete, so one target per job is enough and
+# keeps the DAG small.
+CHUNK_TARGETS = []
+
+
+def exact_outputs(name):
+    """Register chunk rule `name` (CHUNK_TARGETS) and let it answer "do you produce this
+    file?" from a set: Snakemake 9 matches a rule's outputs one by one (Rule.is_producer,
+    Rule.get_wildcards, once per file looked up), which for rules with hundreds of fixed outputs
+    makes the DAG build quadratic in the chunk size.
+    """
+    rule_ = getattr(rules, name).rule
+    CHUNK_TARGETS.append(str(rule_.output[0]))
+    if rule_.has_wildcards():
+        return
+    products = frozenset(str(path) for path in rule_.products())
+    rule_.is_producer = lambda path: str(path) in products
+    # Likewise the wildcards of a requested file (none here), matched output by output.
+    scan = rule_.get_wildcards
+
+    def get_wildcards(requested_output, wildcards_dict=None):
+        if requested_output is not None and str(requested_output) in products:
+            return {}
+        return scan(requested_output, wildcards_dict)
+
+    rule_.get_wildcards = get_wildcards
+
+
 def chunked(subjects, size):
     """{"chunk0000": first `size` subjects, ...}: fixed by order, so subjects added at the end
     keep earlier chunks (and their outputs) valid."""
@@ -119,8 +173,9 @@ TARGETS = {}
 
 
 def all_targets():
-    """Final outputs of the pipeline (rule all)."""
-    return [path for stage_targets in TARGETS.values() for path in stage_targets()]
+    """Final outputs of the pipeline (for `all`): the stages' and one per chunk job."""
+    stages = [path for stage_targets in TARGETS.values() for path in stage_targets()]
+    return stages + CHUNK_TARGETS
 
 
 def workflow_file(path):
@@ -134,3 +189,71 @@ def init_weights_input(section):
     """Input files (weights, .sha256) of a training rule's optional `train.init_weights`."""
     path = section["train"].get("init_weights")
     return [workflow_file(path), f"{workflow_file(path)}.sha256"] if path else []
+
+
+# Per-subject files of the chunked stages (used by the stage rule files).
+# (demo.smk)
+def demo_outputs(subject):
+    truth = f"{DEMO_ROOT}/{subject}/truth"
+    return {
+        "dicom": directory(f"{DEMO_ROOT}/{subject}/dicom"),
+        "labels": f"{truth}/labels.nii.gz",
+        "cine_labels": f"{truth}/cine_labels.nii.gz",
+        "truth": f"{truth}/truth.json",
+    }
+
+
+# (preprocess.smk)
+def preprocess_outputs(subject):
+    root = f"{PREPROCESS}/{subject}"
+    names = ("paired.npz", "geometry.json", "pairs.tsv", "qc.png", "status.json")
+    return {name.split(".")[0]: f"{root}/{name}" for name in names}
+
+
+# (model.smk)
+# Per-subject outputs on the cine grid, one job per chunk of `subjects_per_job` model subjects
+# (cine2lge.chunks; independent of the inference chunks, MODEL_CHUNKS).
+def predict_subject_files(subject):
+    root = f"results/model/{subject}"
+    inputs = {"upstream": status_of("preprocess", subject)}
+    outputs = {
+        "prediction": f"{root}/prediction.npz",
+        "lgelike": f"{root}/lgelike.nii.gz",
+        "enhancement_prob": f"{root}/enhancement_prob.nii.gz",
+        "slices": f"{root}/slice_probability.tsv",
+        "dicom": directory(f"{root}/lgelike_dicom"),
+        "status": f"{root}/status.json",
+    }
+    return inputs, outputs
+
+
+# (quantify.smk)
+def quantify_reads(subject):
+    """The QUANTIFY_READS names of one subject (prediction, segmentation only when used)."""
+    names = ["paired", "geometry"]
+    if ROWS[subject]["split"] in QUANTIFY["model_splits"]:
+        names.append("prediction")
+    if PREDICTED_MASKS_OF[subject]:
+        names.append("segmentation")
+    return names
+
+
+# (quantify.smk)
+def quantify_outputs(subject):
+    root = f"results/quantify/{subject}"
+    return {
+        "table": f"{root}/lesions.tsv",
+        "status": f"{root}/status.json",
+        "bullseye": report(
+            f"{root}/bullseye.png",
+            caption="../report/quantify_bullseye.rst",
+            category="Lesions per subject",
+            labels={"subject": subject},
+        ),
+    }
+
+
+def lesion_labels(subject):
+    """Label values of a subject's lesion classes (hyperintense, intermediate) in its scheme."""
+    scheme = config["label_schemes"][ROWS[subject].get("label_scheme") or "demo"]
+    return [*scheme.get("hyperintense", []), *scheme.get("intermediate", [])]

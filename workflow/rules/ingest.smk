@@ -3,7 +3,8 @@
 # labels where the sheet gives `lge`/`t2`/`myo`): few jobs keep the DAG of large cohorts fast to
 # build. A rule has a fixed list of outputs, so there is one rule per role set present in the
 # sheet, ingest_<roles> (ingest_cine, ingest_cine_lge, ingest_cine_labels, ingest_cine_lge_labels,
-# ingest_cine_lge_t2_labels, ...), each limited to its subjects. Downstream stages ask ingest_outputs(subject) for the outputs
+# ingest_cine_lge_t2_labels, ...), each limited to its subjects, with one job per chunk of them
+# (ingest_<roles>_<chunk>, common.smk: chunks_of). Downstream stages ask ingest_outputs(subject) for the outputs
 # their subject has.
 from cine2lge.dicom.outputs import (
     ingest_paths,
@@ -11,7 +12,6 @@ from cine2lge.dicom.outputs import (
     output_patterns,
     series_uids,
     subjects_by_roles,
-    subjects_regex,
 )
 
 INGEST = "results/ingest"
@@ -23,41 +23,50 @@ SUBJECTS_BY_ROLES = subjects_by_roles(ROWS)
 
 
 for _roles, _members in SUBJECTS_BY_ROLES.items():
+    for _chunk, _chunk_members in chunks_of(_members).items():
+        _name = "ingest_" + "_".join(_roles)
 
-    rule:
-        name:
-            "ingest_" + "_".join(_roles)
-        input:
-            unpack(lambda wc: ingest_sources(ROWS[wc.subject])),
-        output:
-            **output_patterns(_roles, root=INGEST),
-            status=f"{INGEST}/{{subject}}/status.json",
-        log:
-            "logs/ingest/{subject}.log",
-        benchmark:
-            "benchmarks/ingest/{subject}.tsv"
-        # Role sets partition the subjects; a single set needs no (long) constraint.
-        wildcard_constraints:
-            subject=(
-                subjects_regex(_members)
-                if len(SUBJECTS_BY_ROLES) > 1
-                else "[A-Za-z0-9_-]+"
-            ),
-        group:
-            "subject"
-        conda:
-            "../../envs/imaging.yaml"
-        threads: 2
-        resources:
-            mem_mb=lambda wc, attempt: 2000 * attempt,
-            runtime=15 * len(_roles),
-        params:
-            split=split_param,
-            settings=config.get("ingest", {}),
-            labels_tolerance_mm=config.get("ingest", {}).get("labels_tolerance_mm", 0.1),
-            series_uids=lambda wc: series_uids(ROWS[wc.subject]),
-        script:
-            "../../scripts/ingest_subject.py"
+        rule:
+            name:
+                f"{_name}_{_chunk}"
+            input:
+                **indexed([ingest_sources(ROWS[s]) for s in _chunk_members]),
+                token=stage_token(_name),
+            output:
+                **indexed(
+                    [
+                        output_patterns(_roles, s, root=INGEST)
+                        | {"status": f"{INGEST}/{s}/status.json"}
+                        for s in _chunk_members
+                    ]
+                ),
+            log:
+                **indexed([{"log": f"logs/ingest/{s}.log"} for s in _chunk_members]),
+            benchmark:
+                f"benchmarks/ingest/{_name}_{_chunk}.tsv"
+            conda:
+                "../../envs/imaging.yaml"
+            threads: 2
+            resources:
+                mem_mb=lambda wc, attempt: 2000 * attempt,
+                runtime=5 + 5 * len(_roles) * len(_chunk_members),
+            params:
+                subjects=_chunk_members,
+                each={
+                    s: {
+                        "split": ROWS[s]["split"],
+                        "series_uids": series_uids(ROWS[s]),
+                    }
+                    for s in _chunk_members
+                },
+                settings=config.get("ingest", {}),
+                labels_tolerance_mm=config.get("ingest", {}).get(
+                    "labels_tolerance_mm", 0.1
+                ),
+            script:
+                "../../scripts/ingest_subject.py"
+
+        exact_outputs(f"{_name}_{_chunk}")
 
 
 rule ingest_qc_table:

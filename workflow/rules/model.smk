@@ -1,6 +1,6 @@
 # Stage: model (see docs/architecture.md). Conditional diffusion model: training on the dataset
 # splits (rule train_model), inference in chunks of subjects (one model load per job, GPU when
-# use_gpu) and per-subject outputs on the original cine grid (CPU, group "subject_results").
+# use_gpu) and per-subject outputs on the original cine grid (CPU, chunks of subjects per job).
 
 MODEL = config["model"]
 # MODEL_SPLITS, MODEL_SUBJECTS: common.smk.
@@ -106,41 +106,49 @@ rule predict_chunk:
         "../../scripts/predict_chunk.py"
 
 
-rule predict_subject:
-    input:
-        chunk=lambda wc: f"results/model/chunks/{CHUNK_OF[wc.subject]}.npz",
-        paired="results/preprocess/{subject}/paired.npz",
-        geometry="results/preprocess/{subject}/geometry.json",
-        cine="results/ingest/{subject}/cine.nii.gz",
-        upstream=lambda wc: status_of("preprocess", wc.subject),
-    output:
-        prediction="results/model/{subject}/prediction.npz",
-        lgelike="results/model/{subject}/lgelike.nii.gz",
-        enhancement_prob="results/model/{subject}/enhancement_prob.nii.gz",
-        slices="results/model/{subject}/slice_probability.tsv",
-        dicom=directory("results/model/{subject}/lgelike_dicom"),
-        status="results/model/{subject}/status.json",
-    log:
-        "logs/model/{subject}.log",
-    benchmark:
-        "benchmarks/model/{subject}.tsv"
-    # Not group "subject": that group holds the per-subject rules before predict_chunk, and a group
-    # may not depend on an outside job (the chunk) that depends on the group again.
-    group:
-        "subject_results"
-    conda:
-        "../../envs/model.yaml"
-    resources:
-        mem_mb=lambda wc, attempt: 1500 * attempt,
-        runtime=5,
-    params:
-        split=split_param,
-    script:
-        "../../scripts/predict_subject.py"
+for _chunk, _members in chunks_of(MODEL_SUBJECTS).items():
+
+    rule:
+        name:
+            f"predict_subject_{_chunk}"
+        input:
+            **indexed([predict_subject_files(s)[0] for s in _members]),
+            inference=sorted(
+                {f"results/model/chunks/{CHUNK_OF[s]}.npz" for s in _members}
+            ),
+            token=stage_token("predict_subject"),
+        output:
+            **indexed([predict_subject_files(s)[1] for s in _members]),
+        log:
+            **indexed([{"log": f"logs/model/{s}.log"} for s in _members]),
+        benchmark:
+            f"benchmarks/model/subjects_{_chunk}.tsv"
+        conda:
+            "../../envs/model.yaml"
+        resources:
+            mem_mb=lambda wc, attempt: 1500 * attempt,
+            runtime=5 + 2 * len(_members),
+        params:
+            subjects=_members,
+            each={
+                s: {
+                    "split": ROWS[s]["split"],
+                    "inference": f"results/model/chunks/{CHUNK_OF[s]}.npz",
+                }
+                for s in _members
+            },
+            # Read by the job; the declared inputs are the preprocess status records (and the
+            # inference chunks).
+            reads={
+                "paired": "results/preprocess/{subject}/paired.npz",
+                "geometry": "results/preprocess/{subject}/geometry.json",
+                "cine": "results/ingest/{subject}/cine.nii.gz",
+            },
+        script:
+            "../../scripts/predict_subject.py"
+
+    exact_outputs(f"predict_subject_{_chunk}")
 
 
-TARGETS["model"] = lambda: expand(
-    "results/model/{subject}/{name}",
-    subject=MODEL_SUBJECTS,
-    name=["prediction.npz", "lgelike.nii.gz", "slice_probability.tsv"],
-)
+# Every subject's outputs are targets through its chunk job (common.smk: CHUNK_TARGETS).
+TARGETS["model"] = lambda: []

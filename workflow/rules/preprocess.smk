@@ -20,35 +20,52 @@ DATASET_SUBJECTS = {
 }
 
 
-rule preprocess_subject:
-    input:
-        unpack(lambda wc: PREPROCESS_INPUTS[wc.subject]),
-        upstream=lambda wc: status_of("ingest", wc.subject),
-    output:
-        paired=f"{PREPROCESS}/{{subject}}/paired.npz",
-        geometry=f"{PREPROCESS}/{{subject}}/geometry.json",
-        pairs=f"{PREPROCESS}/{{subject}}/pairs.tsv",
-        qc=f"{PREPROCESS}/{{subject}}/qc.png",
-        status=f"{PREPROCESS}/{{subject}}/status.json",
-    log:
-        "logs/preprocess/{subject}.log",
-    benchmark:
-        "benchmarks/preprocess/{subject}.tsv"
-    group:
-        "subject"
-    conda:
-        "../../envs/imaging.yaml"
-    resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=10,
-    params:
-        split=split_param,
-        settings=config["preprocess"],
-        myocardium=lambda wc: config["label_schemes"][
-            ROWS[wc.subject]["label_scheme"]
-        ]["myocardium"],
-    script:
-        "../../scripts/preprocess.py"
+PREPROCESS_CHUNKS = chunks_of(SUBJECTS)
+# Upstream files a chunk job reads (cine2lge.chunks.subject_jobs: its declared inputs are the
+# subjects' ingest status records, written after every other ingest output).
+PREPROCESS_READS = {
+    role: f"{INGEST}/{{subject}}/{role}.nii.gz"
+    for role in ("cine", "lge", "labels", "t2")
+}
+
+
+for _chunk, _members in PREPROCESS_CHUNKS.items():
+
+    rule:
+        name:
+            f"preprocess_subject_{_chunk}"
+        input:
+            **indexed([{"upstream": status_of("ingest", s)} for s in _members]),
+            token=stage_token("preprocess_subject"),
+        output:
+            **indexed([preprocess_outputs(s) for s in _members]),
+        log:
+            **indexed([{"log": f"logs/preprocess/{s}.log"} for s in _members]),
+        benchmark:
+            f"benchmarks/preprocess/{_chunk}.tsv"
+        conda:
+            "../../envs/imaging.yaml"
+        resources:
+            mem_mb=lambda wc, attempt: 2000 * attempt,
+            runtime=5 + 5 * len(_members),
+        params:
+            subjects=_members,
+            each={
+                s: {
+                    "split": ROWS[s]["split"],
+                    "myocardium": config["label_schemes"][ROWS[s]["label_scheme"]][
+                        "myocardium"
+                    ],
+                    "reads": list(PREPROCESS_INPUTS[s]),
+                }
+                for s in _members
+            },
+            reads=PREPROCESS_READS,
+            settings=config["preprocess"],
+        script:
+            "../../scripts/preprocess.py"
+
+    exact_outputs(f"preprocess_subject_{_chunk}")
 
 
 rule dataset:

@@ -29,46 +29,58 @@ PREDICTED_MASKS_OF = {
 }
 
 
-rule quantify_lesions:
-    input:
-        paired="results/preprocess/{subject}/paired.npz",
-        geometry="results/preprocess/{subject}/geometry.json",
-        prediction=lambda wc: (
-            f"results/model/{wc.subject}/prediction.npz"
-            if ROWS[wc.subject]["split"] in QUANTIFY["model_splits"]
-            else []
-        ),
-        segmentation=lambda wc: PREDICTED_MASKS_OF[wc.subject],
-        upstream=lambda wc: quantify_upstream(wc.subject),
-        learned=(
-            [LEARNED_WEIGHTS, f"{LEARNED_WEIGHTS}.sha256"] if LEARNED_WEIGHTS else []
-        ),
-    output:
-        table="results/quantify/{subject}/lesions.tsv",
-        status="results/quantify/{subject}/status.json",
-        bullseye=report(
-            "results/quantify/{subject}/bullseye.png",
-            caption="../report/quantify_bullseye.rst",
-            category="Lesions per subject",
-            labels={"subject": "{subject}"},
-        ),
-    log:
-        "logs/quantify/{subject}.log",
-    benchmark:
-        "benchmarks/quantify/{subject}.tsv"
-    group:
-        "subject_results"
-    conda:
-        "../../envs/imaging.yaml"
-    resources:
-        mem_mb=lambda wc, attempt: 1000 * attempt,
-        runtime=5,
-    params:
-        split=split_param,
-        scheme=lambda wc: config["label_schemes"][ROWS[wc.subject]["label_scheme"]],
-        settings=QUANTIFY_SETTINGS,
-    script:
-        "../../scripts/quantify.py"
+# Files a chunk job reads (cine2lge.chunks.subject_jobs); its declared inputs are the subjects'
+# upstream status records (preprocess; model and segment where used), written last upstream.
+QUANTIFY_READS = {
+    "paired": "results/preprocess/{subject}/paired.npz",
+    "geometry": "results/preprocess/{subject}/geometry.json",
+    "prediction": "results/model/{subject}/prediction.npz",
+    "segmentation": "results/segment/{subject}/masks.npz",
+}
+
+
+# Lesions per subject, one job per chunk of `subjects_per_job` subjects (cine2lge.chunks).
+for _chunk, _members in chunks_of(QUANTIFY_SUBJECTS).items():
+
+    rule:
+        name:
+            f"quantify_lesions_{_chunk}"
+        input:
+            **indexed([{"upstream": quantify_upstream(s)} for s in _members]),
+            learned=(
+                [LEARNED_WEIGHTS, f"{LEARNED_WEIGHTS}.sha256"]
+                if LEARNED_WEIGHTS
+                else []
+            ),
+            token=stage_token("quantify_lesions"),
+        output:
+            **indexed([quantify_outputs(s) for s in _members]),
+        log:
+            **indexed([{"log": f"logs/quantify/{s}.log"} for s in _members]),
+        benchmark:
+            f"benchmarks/quantify/{_chunk}.tsv"
+        conda:
+            "../../envs/imaging.yaml"
+        resources:
+            mem_mb=lambda wc, attempt: 1000 * attempt,
+            runtime=5 + 2 * len(_members),
+        params:
+            subjects=_members,
+            each={
+                s: {
+                    "split": ROWS[s]["split"],
+                    "scheme": ROWS[s]["label_scheme"],
+                    "reads": quantify_reads(s),
+                }
+                for s in _members
+            },
+            schemes=config["label_schemes"],
+            reads=QUANTIFY_READS,
+            settings=QUANTIFY_SETTINGS,
+        script:
+            "../../scripts/quantify.py"
+
+    exact_outputs(f"quantify_lesions_{_chunk}")
 
 
 rule quantify_cohort:
@@ -94,6 +106,5 @@ rule quantify_cohort:
         "../../scripts/quantify_collect.py"
 
 
-TARGETS["quantify"] = lambda: ["results/tables/lesions.tsv"] + [
-    f"results/quantify/{s}/bullseye.png" for s in QUANTIFY_SUBJECTS
-]
+# Per-subject tables and bull's-eye plots: through their chunk jobs (common.smk: CHUNK_TARGETS).
+TARGETS["quantify"] = lambda: ["results/tables/lesions.tsv"]

@@ -38,10 +38,9 @@ ALL_STATUSES = [
 ]
 
 
-# Image similarity is computed for chunks of `model.subjects_per_chunk` report subjects (in sheet
-# order, like the inference chunks), one job per chunk instead of one per subject: fewer jobs keep
-# the DAG of large cohorts quick to build.
-SIMILARITY_CHUNKS = chunked(REPORT_SUBJECTS, config["model"]["subjects_per_chunk"])
+# Image similarity is computed for chunks of `subjects_per_job` report subjects (sorted, like the
+# other per-subject stages; common.smk: chunks_of), one job per chunk.
+SIMILARITY_CHUNKS = chunks_of(REPORT_SUBJECTS)
 
 
 rule report_similarity_chunk:
@@ -281,6 +280,7 @@ rule report_panels:
             "results/model/{subject}/prediction.npz", subject=SPLIT_SUBJECTS[wc.split]
         ),
         status=lambda wc: final_statuses(SPLIT_SUBJECTS[wc.split]),
+        lesions="results/tables/lesions.tsv",
     output:
         report(
             f"{FIGURES}/panels_{{split}}.png",
@@ -300,6 +300,10 @@ rule report_panels:
         runtime=10,
     params:
         subjects=lambda wc: SPLIT_SUBJECTS[wc.split],
+        # Label values outlined on the real LGE (the subject's scheme's lesion classes).
+        enhancement_labels=lambda wc: {
+            s: lesion_labels(s) for s in SPLIT_SUBJECTS[wc.split]
+        },
     script:
         "../../scripts/report_panels.py"
 

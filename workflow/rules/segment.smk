@@ -80,37 +80,52 @@ rule train_segment:
         "../../scripts/segment_train.py"
 
 
-rule segment_subject:
-    input:
-        weights=SEGMENT_WEIGHTS,
-        sha256=f"{SEGMENT_WEIGHTS}.sha256",
-        paired="results/preprocess/{subject}/paired.npz",
-        upstream=lambda wc: status_of("preprocess", wc.subject),
-    output:
-        masks="results/segment/{subject}/masks.npz",
-        qc="results/segment/{subject}/qc.tsv",
-        status="results/segment/{subject}/status.json",
-    log:
-        "logs/segment/{subject}.log",
-    benchmark:
-        "benchmarks/segment/{subject}.tsv"
-    # With quantify_lesions (same group), after the shared training job.
-    group:
-        "subject_results"
-    conda:
-        "../../envs/model.yaml"
-    threads: SEGMENT["predict"]["threads"]
-    resources:
-        mem_mb=lambda wc, attempt: SEGMENT["predict"]["mem_mb"] * attempt,
-        runtime=5,
-    params:
-        split=split_param,
-        phase_fraction=SEGMENT["label_phase_fraction"],
-        postprocess=SEGMENT["postprocess"],
-        batch_size=SEGMENT["predict"]["batch_size"],
-        preprocess=config["preprocess"],
-    script:
-        "../../scripts/segment_predict.py"
+# Masks per subject, one job per chunk of `subjects_per_job` subjects (cine2lge.chunks).
+for _chunk, _members in chunks_of(SEGMENT_SUBJECTS).items():
+
+    rule:
+        name:
+            f"segment_subject_{_chunk}"
+        input:
+            **indexed([{"upstream": status_of("preprocess", s)} for s in _members]),
+            weights=SEGMENT_WEIGHTS,
+            sha256=f"{SEGMENT_WEIGHTS}.sha256",
+            token=stage_token("segment_subject"),
+        output:
+            **indexed(
+                [
+                    {
+                        "masks": f"results/segment/{s}/masks.npz",
+                        "qc": f"results/segment/{s}/qc.tsv",
+                        "status": f"results/segment/{s}/status.json",
+                    }
+                    for s in _members
+                ]
+            ),
+        log:
+            **indexed([{"log": f"logs/segment/{s}.log"} for s in _members]),
+        benchmark:
+            f"benchmarks/segment/{_chunk}.tsv"
+        conda:
+            "../../envs/model.yaml"
+        threads: SEGMENT["predict"]["threads"]
+        resources:
+            mem_mb=lambda wc, attempt: SEGMENT["predict"]["mem_mb"] * attempt,
+            runtime=5 + 2 * len(_members),
+        params:
+            subjects=_members,
+            each={s: {"split": ROWS[s]["split"]} for s in _members},
+            # Read by the job; the declared inputs are the preprocess status records.
+            reads={"paired": "results/preprocess/{subject}/paired.npz"},
+            phase_fraction=SEGMENT["label_phase_fraction"],
+            postprocess=SEGMENT["postprocess"],
+            batch_size=SEGMENT["predict"]["batch_size"],
+            flip_tta=SEGMENT["predict"]["flip_tta"],
+            preprocess=config["preprocess"],
+        script:
+            "../../scripts/segment_predict.py"
+
+    exact_outputs(f"segment_subject_{_chunk}")
 
 
 rule segment_qc_table:

@@ -83,7 +83,8 @@ class Stack:
         numbers = ",".join(str(s.number) for s in self.series[:4])
         more = f"+{len(self.series) - 4}" if len(self.series) > 4 else ""
         return (
-            f"series {numbers}{more} {self.description!r} ({self.kind}, {self.n_positions}"
+            f"series {numbers}{more} {self.series[0].safe_description!r} ({self.kind},"
+            f" {self.n_positions}"
             f" positions x {self.n_phases} phases, {len(self.frames)} frames)"
         )
 
@@ -377,6 +378,6 @@ def stray_slices(study: Study, stack: Stack, overrides: dict | None = None) -> l
             if on_grid:
                 found.append(
                     f"file {frame.name} (series {series.number}"
-                    f" {series.description!r}) lies on the slice grid but is not used"
+                    f" {series.safe_description!r}) lies on the slice grid but is not used"
                 )
     return found

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pydicom
+from pydicom.pixels import get_decoder
 
 from cine2lge.dicom import IngestError
 from cine2lge.dicom.classify import frame_normals, position_groups, settings
@@ -221,14 +222,21 @@ def _read_file(path, file_frames: list[Frame], subject: str) -> dict:
     except IngestError:
         raise
     except Exception as error:
-        syntax = "?"
+        syntax, hint = "?", ""
         try:
-            syntax = pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID.name
+            uid = pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID
+            syntax = uid.name
+            if uid.is_compressed and not get_decoder(uid).is_available:
+                # pylibjpeg-libjpeg (GPL-3.0) is an optional extra: it alone reads JPEG Lossless.
+                hint = (
+                    " no decoder for it is installed: pip install 'cine2lge[gpl-codecs]'"
+                    " (pylibjpeg-libjpeg, GPL-3.0) or python-gdcm;"
+                )
         except Exception:  # the message about the original error matters more
             pass
         raise IngestError(
             f"subject {subject}: file {name}: cannot read pixel data (transfer syntax {syntax}):"
-            f" {type(error).__name__}: {error}"
+            f"{hint} {type(error).__name__}: {error}"
         ) from error
     frames_yx = array.reshape(-1, file_frames[0].rows, file_frames[0].columns)
     if len(frames_yx) < max(f.frame_index for f in file_frames) + 1:

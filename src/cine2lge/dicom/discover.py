@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +20,13 @@ import pydicom
 import pydicom.config
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.valuerep import PersonName
 from tqdm import tqdm
 
 from cine2lge.dicom import IngestError
-from cine2lge.dicom.fastheader import read_fast_header
+from cine2lge.dicom.deid import name_parts, scrub_free_text
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,31 @@ ENHANCED_MR_CLASSES = {
 }
 # Patient identity used only to detect mixed patients in one folder (compared, never written).
 PATIENT_KEYS = ("PatientID", "PatientName", "PatientBirthDate")
+
+
+def _identity_text(value) -> str:
+    """Decoded text (pydicom applies SpecificCharacterSet), NFC, casefolded, trailing empty
+    name components dropped: "DOE^JANE^^" and "Doe^Jane" are one name."""
+    text = unicodedata.normalize("NFC", str(value if value is not None else ""))
+    parts = [" ".join(part.split()) for part in text.split("^")]
+    return "^".join(parts).rstrip("^ ").casefold()
+
+
+def patient_identity(ds) -> tuple[str, str, frozenset]:
+    """(PatientID, PatientBirthDate, the non-empty PatientName component groups) of a header."""
+    name = ds.get("PatientName")
+    if isinstance(name, PersonName):
+        groups = [name.alphabetic, name.ideographic, name.phonetic]
+    else:
+        groups = str(name or "").split("=")
+    names = frozenset(g for g in map(_identity_text, groups) if g)
+    return _identity_text(ds.get("PatientID")), _identity_text(ds.get("PatientBirthDate")), names
+
+
+def same_patient(a: tuple, b: tuple) -> bool:
+    """Same ID and birth date, and names sharing a component group (a workstation may keep
+    only the alphabetic group of "Wang^XiaoDong=王^小东") or neither named."""
+    return a[:2] == b[:2] and (bool(a[2] & b[2]) or a[2] == b[2])
 
 
 def relax_pydicom_validation() -> None:
@@ -75,6 +103,8 @@ class Series:
     image_type: tuple[str, ...]
     header: pydicom.Dataset
     frames: list[Frame] = field(default_factory=list)
+    # The description scrubbed of names and dates (deid.scrub_free_text): for messages and logs.
+    safe_description: str = ""
 
 
 @dataclass
@@ -218,10 +248,44 @@ def study_files(folder: Path) -> list[Path]:
     return files
 
 
-def read_header(path: Path) -> tuple[pydicom.Dataset, int | None]:
-    """Header of one file (no pixels) and, for native transfer syntaxes, the pixel data offset."""
+# What discovery needs of every file (the first file of each series is read in full for its
+# sidecar). pydicom skips the other elements by length and always adds SpecificCharacterSet, so
+# text (PatientName) is decoded by the file's character set.
+FRAME_TAGS = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "ImageType",
+    "SeriesDescription",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "InversionTime",
+    "TriggerTime",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "NominalCardiacTriggerDelayTime",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+    "NumberOfFrames",
+    "Rows",
+    "Columns",
+    "PixelSpacing",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "RescaleIntercept",
+    "RescaleSlope",
+)
+_FRAME_TAGS = [Tag(keyword) for keyword in FRAME_TAGS]  # converted once, not per file
+
+
+def read_header(path: Path, tags=_FRAME_TAGS) -> tuple[pydicom.Dataset, int | None]:
+    """Header of one file (no pixels; only `tags` unless None) and, for native transfer
+    syntaxes, the pixel data offset."""
     with open(path, "rb") as stream:
-        ds = pydicom.dcmread(stream, stop_before_pixels=True)
+        ds = pydicom.dcmread(stream, stop_before_pixels=True, specific_tags=tags)
         offset = stream.tell()
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
@@ -254,14 +318,8 @@ def discover_study(folder: str | Path, subject: str, progress: bool = True) -> S
         files, desc=f"{subject} headers", unit="file", disable=not progress, mininterval=2.0
     ):
         name = str(path.relative_to(folder))
-        fast = read_fast_header(path)
-        if fast is not None and fast[0].get("SOPClassUID") not in ENHANCED_MR_CLASSES:
-            ds, offset = fast
-        else:
-            fast = None
         try:
-            if fast is None:
-                ds, offset = read_header(path)
+            ds, offset = read_header(path)
         except InvalidDicomError:
             warnings.append(f"subject {subject}: file {name}: not a DICOM file, skipped")
             continue
@@ -281,27 +339,30 @@ def discover_study(folder: str | Path, subject: str, progress: bool = True) -> S
             warnings.append(f"subject {subject}: file {name}: {error}, skipped")
             skipped[str(ds.SeriesInstanceUID)].append((path, warnings[-1]))
             continue
-        patient = tuple(str(ds.get(key, "")) for key in PATIENT_KEYS)
+        identity = patient_identity(ds)
+        patient = next((p for p in patients if same_patient(p, identity)), identity)
         patients.setdefault(patient, name)
         by_patient_file[patient].append(name)
         uid = str(ds.SeriesInstanceUID)
         if uid not in series:
             # The full header of a series' first file feeds its sidecar and the PHI guard.
             try:
-                header = ds if fast is None else read_header(path)[0]
-            except Exception as error:  # pydicom rejects what the fast reader accepted
+                header = read_header(path, tags=None)[0]
+            except Exception as error:  # corrupt beyond the elements read above
                 warnings.append(
                     f"subject {subject}: file {name}: unreadable DICOM header"
                     f" ({type(error).__name__}), skipped"
                 )
                 skipped[""].append((path, warnings[-1]))
                 continue
+            description = str(ds.get("SeriesDescription", "") or "")
             series[uid] = Series(
                 uid=uid,
                 number=int(_float(ds.get("SeriesNumber"), 0)),
-                description=str(ds.get("SeriesDescription", "")),
+                description=description,
                 image_type=tuple(str(v).upper() for v in ds.get("ImageType", [])),
                 header=header,
+                safe_description=scrub_free_text(description, name_parts(header)),
             )
         series[uid].frames.extend(frames)
     for message in warnings:

@@ -17,7 +17,13 @@ import numpy as np
 from cine2lge.dicom import IngestError
 from cine2lge.dicom.classify import choose_cine, choose_lge, choose_t2, stray_slices
 from cine2lge.dicom.convert import Volume, stack_volume
-from cine2lge.dicom.deid import assert_no_phi, dumps, phi_strings, sidecar
+from cine2lge.dicom.deid import (
+    assert_no_phi,
+    dumps,
+    installation_secret,
+    phi_strings,
+    sidecar,
+)
 from cine2lge.dicom.discover import discover_study, study_files
 from cine2lge.dicom.niftiwrite import save_nifti_fast
 from cine2lge.dicom.qc import merge_parts, write_json
@@ -138,6 +144,7 @@ def convert_study(
             "SeriesNumber": [s.number for s in stack.series],
             "PSIR": stack.psir,
         },
+        secret=installation_secret(config.get("uid_secret_file") or None),
     )
     phi = set()
     for series in study.series.values():

@@ -20,7 +20,7 @@ import torch
 from cine2lge.io import atomic_path, save_nifti, save_npz
 from cine2lge.model import checkpoint as ckpt
 from cine2lge.model.data import stack_condition
-from cine2lge.model.export_dicom import write_lgelike_series
+from cine2lge.model.export_dicom import source_series_hashes, write_lgelike_series
 from cine2lge.model.net import ModelSpec, build_unet
 from cine2lge.model.runtime import memory_format
 from cine2lge.model.sample import ensemble
@@ -347,4 +347,12 @@ def write_subject_outputs(
     table = slice_table(subject, slice_index, probability_s, arrays["enhancement_area_ks"])
     with atomic_path(slice_tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
-    write_lgelike_series(volumes["lgelike_syx"], affine, dicom_dir, subject)
+    # The ingest stage writes the de-identified sidecar beside the NIfTI (cine.json).
+    sidecar = Path(str(cine_nifti).removesuffix(".gz").removesuffix(".nii") + ".json")
+    write_lgelike_series(
+        volumes["lgelike_syx"],
+        affine,
+        dicom_dir,
+        subject,
+        source_series=source_series_hashes(sidecar),
+    )

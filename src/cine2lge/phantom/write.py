@@ -113,6 +113,7 @@ def _series_elements(plan: SubjectPlan, uids: dicom.UidSource, kind: str, minute
         "ImageType": ["ORIGINAL", "PRIMARY", "M", "NONE"],
         "ScanOptions": "CG" if kind != "localiser" else "",
         "NumberOfAverages": "1",
+        "EchoTrainLength": 1,  # MR Image Type 2; the T2 TSE overrides it
         "HeartRate": str(int(round(60000 / plan.rr_ms))),
         "NominalInterval": str(int(plan.rr_ms)),
         "PixelSpacing": dicom.ds_vector([stack.pixel_mm, stack.pixel_mm]),

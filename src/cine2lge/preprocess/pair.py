@@ -118,11 +118,18 @@ def register_translation(
     method.SetShrinkFactorsPerLevel([2, 1])
     method.SetSmoothingSigmasPerLevel([1.0, 0.0])
     method.SetInitialTransform(sitk.TranslationTransform(2), inPlace=False)
+    # One thread for the registration and its pyramid filters: ITK's multi-threaded sums change
+    # the last bits of the shift from run to run; single-threaded, crops are byte-identical
+    # across runs and chunk sizes (tests/test_pipeline_chunks.py). The 2D images are small.
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     try:
         at_zero = float(method.MetricEvaluate(fixed, moving))
         transform = method.Execute(fixed, moving)
     except RuntimeError as error:
         return Registration(np.zeros(2), float("nan"), f"failed: {str(error).splitlines()[-1]}")
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     # sitk maps fixed (LGE) points to moving (cine) points: cine(p + t) ~ LGE(p), so s = -t.
     shift = -np.asarray(transform.GetParameters(), dtype=float)
     metric = float(method.GetMetricValue())

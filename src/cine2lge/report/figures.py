@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from cine2lge.io import atomic_path  # noqa: E402
+from cine2lge.stats.agreement import bland_altman_repeated  # noqa: E402
 
 SPLITS = ("internal_test", "external_test")
 CLASSES = ("hyperintense", "intermediate")
@@ -97,12 +98,19 @@ def bland_altman_plot(
             diff = part["test"] - part["reference"]
             ax.scatter(mean, diff, s=12, alpha=0.7, color=SPLIT_COLOURS.get(split))
             bias, sd = diff.mean(), diff.std(ddof=1)
-            for value, style in ((bias, "-"), (bias - 1.96 * sd, "--"), (bias + 1.96 * sd, "--")):
+            low, high, kind = bias - 1.96 * sd, bias + 1.96 * sd, ""
+            if level == "slice" and "subject" in part:
+                # several slices per subject: repeated-measures limits (Bland & Altman 2007)
+                rm = bland_altman_repeated(part["reference"], part["test"], part["subject"])
+                if np.isfinite(rm["loa_low"]):
+                    bias, low, high = rm["bias"], rm["loa_low"], rm["loa_high"]
+                    kind = "repeated-measures "
+            for value, style in ((bias, "-"), (low, "--"), (high, "--")):
                 ax.axhline(value, ls=style, color="black", lw=0.8)
             ax.text(
                 0.98,
                 0.04,
-                f"bias {bias:.2f}, LoA [{bias - 1.96 * sd:.2f}, {bias + 1.96 * sd:.2f}]",
+                f"bias {bias:.2f}, {kind}LoA [{low:.2f}, {high:.2f}]",
                 transform=ax.transAxes,
                 ha="right",
                 fontsize=7,
@@ -141,12 +149,14 @@ def roc_plot(curves: pd.DataFrame, summary: pd.DataFrame, path, truth: str = "lg
             if part.empty or auc.empty:
                 continue
             a = auc.iloc[0]
-            ax.plot(
-                part["fpr"],
-                part["tpr"],
-                color=colour,
-                label=f"{split}: AUC {a['estimate']:.2f} [{a['ci_low']:.2f}, {a['ci_high']:.2f}]",
-            )
+            label = f"{split}: AUC {a['estimate']:.2f}"
+            if np.isfinite(a["ci_low"]) and np.isfinite(a["ci_high"]):
+                label += f" [{a['ci_low']:.2f}, {a['ci_high']:.2f}]"
+                if str(a.get("small_n", False)) == "True":
+                    label += f" (small n: {int(a['n_subjects'])} subjects)"
+            else:
+                label += " (no CI)"
+            ax.plot(part["fpr"], part["tpr"], color=colour, label=label)
             drawn = True
         if drawn:
             ax.legend(fontsize=7, loc="lower right")

@@ -213,19 +213,49 @@ def panels_stage(
     paired_paths,
     prediction_paths,
     out_path,
-    metric: str = "ssim_crop",
+    lesions_path=None,
+    enhancement_labels: dict | None = None,
+    n_enhanced: int = 3,
 ) -> None:
-    per_slice = pd.read_csv(similarity_slices_path, sep="\t", dtype={"subject": str})
-    per_slice = per_slice[per_slice["subject"].isin(list(paired_paths))]
-    cases = panels.pick_cases(per_slice, metric)
-    panels.panel_figure(
-        cases,
-        paired_paths,
-        prediction_paths,
-        out_path,
-        f"{split}: best, median and worst slice by {metric}",
-        metric,
+    """Panels of the slices with the most true enhancement and one without (cine2lge.report.
+    panels). True enhancement: `lesions_path` (results/tables/lesions.tsv: expert labels where
+    present, else the real-LGE quantification) or `enhancement_labels` ({subject: label values}
+    in paired.npz's labels); with neither, slices are picked by the predicted slice probability
+    and the title says so. SSIM (similarity_slices) is only annotated."""
+    lesions = read_lesions(lesions_path) if lesions_path else None
+    per_slice = panels.slice_enhancement(paired_paths, lesions, enhancement_labels)
+    probabilities = []
+    for subject, path in prediction_paths.items():
+        with np.load(path) as prediction:
+            if "slice_probability_s" in prediction:
+                values = prediction["slice_probability_s"]
+                probabilities += [(subject, k, float(v)) for k, v in enumerate(values)]
+    per_slice = per_slice.merge(
+        pd.DataFrame(probabilities, columns=["subject", "slice", "probability"]),
+        on=["subject", "slice"],
+        how="left",
     )
+    if similarity_slices_path:
+        similarity_table = pd.read_csv(similarity_slices_path, sep="\t", dtype={"subject": str})
+        if {"subject", "slice", "ssim_crop"} <= set(similarity_table.columns):
+            per_slice = per_slice.merge(
+                similarity_table[["subject", "slice", "ssim_crop"]],
+                on=["subject", "slice"],
+                how="left",
+            )
+    title = f"{split}: slices with the most true enhancement and one without"
+    if not per_slice["truth"].astype(bool).any():
+        # no truth at all: rank by the model's own slice probability, and say so
+        per_slice["enhancement"] = (
+            per_slice["probability"]
+            .fillna(0.0)
+            .where(per_slice["probability"].fillna(0.0) >= 0.5, 0.0)
+        )
+        per_slice["truth"] = "none available: predicted slice probability >= 0.5"
+        title = f"{split}: no enhancement truth, slices picked by predicted probability"
+    log.info("panels %s: true enhancement from %s", split, set(per_slice["truth"]))
+    cases = panels.pick_cases(per_slice, n_enhanced)
+    panels.panel_figure(cases, paired_paths, prediction_paths, out_path, title, enhancement_labels)
 
 
 def reader_package_stage(paired_paths, prediction_paths, package_dir, key_path, settings) -> None:

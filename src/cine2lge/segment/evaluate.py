@@ -1,52 +1,63 @@
-"""Dice and 95 % Hausdorff distance per class between predicted and reference class maps.
+"""Dice and 95 % Hausdorff distance per class between predicted and reference class maps,
+computed with MONAI's metrics (`monai.metrics.compute_dice`, the edge and surface-distance
+functions under `monai.metrics.compute_hausdorff_distance`).
 
 Both measures are taken over a subject's stack of crop slices: Dice pools the voxels of all
 slices; HD95 pools the in-plane boundary distances of all slices (slices are thick and their crop
-grids are not one 3D grid, so no through-plane distance is used). HD95 follows MONAI's
-definition: the larger of the two directed 95th percentiles. A class absent from both maps has
-Dice and HD95 NaN; absent from one map only, Dice 0 and HD95 NaN (undefined distance).
+grids are not one 3D grid, so no through-plane distance is used) and, as MONAI's HD95, takes the
+larger of the two directed 95th percentiles. On one slice HD95 is exactly
+`compute_hausdorff_distance(..., percentile=95, spacing=spacing_mm)` (tested).
+
+Empty masks, explicitly (MONAI alone would give Dice 1 or NaN, HD95 inf or NaN):
+- class absent from both maps: Dice NaN, HD95 NaN (nothing to measure; left out of means);
+- absent from one map only: Dice 0, HD95 NaN (the distance to nothing is undefined);
+- present in both stacks but on a slice in one map only: that slice's boundary pixels count as
+  full misses, at the diagonal of the field of view, in the pooled HD95.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
+import torch
+from monai.metrics import compute_dice
+from monai.metrics.utils import get_edge_surface_distance, get_mask_edges
 
 from cine2lge.segment.net import CLASSES
 
 FOREGROUND = CLASSES[1:]
 
 
+def _dice_channels(predicted_c: np.ndarray, reference_c: np.ndarray) -> np.ndarray:
+    """Dice per channel of boolean (channel, ...) masks: MONAI's, NaN where both are empty."""
+    predicted_c, reference_c = np.asarray(predicted_c, bool), np.asarray(reference_c, bool)
+    predicted = torch.as_tensor(predicted_c[None], dtype=torch.float64)
+    reference = torch.as_tensor(reference_c[None], dtype=torch.float64)
+    # ignore_empty=False: an empty reference gives 1 (empty prediction) or 0 (any prediction).
+    values = compute_dice(predicted, reference, include_background=True, ignore_empty=False)
+    values = values[0].numpy().astype(float)
+    n = len(predicted_c)
+    both_empty = ~(predicted_c.reshape(n, -1).any(1) | reference_c.reshape(n, -1).any(1))
+    values[both_empty] = np.nan
+    return values
+
+
 def dice(predicted: np.ndarray, reference: np.ndarray) -> float:
-    """Dice of two boolean masks; NaN when both are empty."""
-    predicted, reference = np.asarray(predicted, bool), np.asarray(reference, bool)
-    total = predicted.sum() + reference.sum()
-    if total == 0:
-        return float("nan")
-    return float(2.0 * np.logical_and(predicted, reference).sum() / total)
+    """Dice of two boolean masks (any shape, all voxels pooled); NaN when both are empty, 0 when
+    one is."""
+    return float(_dice_channels(np.asarray(predicted)[None], np.asarray(reference)[None])[0])
 
 
 def dice_per_class(predicted_nyx: np.ndarray, reference_nyx: np.ndarray) -> dict[str, float]:
     """{class name: Dice} of the foreground classes of two class maps (any shape)."""
-    return {
-        name: dice(predicted_nyx == k, reference_nyx == k)
-        for k, name in enumerate(CLASSES)
-        if k > 0
-    }
-
-
-def _boundary(mask_yx: np.ndarray) -> np.ndarray:
-    return mask_yx & ~ndimage.binary_erosion(mask_yx, border_value=0)
-
-
-def _directed_distances(a_yx: np.ndarray, b_yx: np.ndarray, spacing_mm) -> np.ndarray:
-    """Distances (mm) from each boundary pixel of a to the nearest boundary pixel of b."""
-    to_b = ndimage.distance_transform_edt(~_boundary(b_yx), sampling=spacing_mm)
-    return to_b[_boundary(a_yx)]
+    predicted_nyx, reference_nyx = np.asarray(predicted_nyx), np.asarray(reference_nyx)
+    classes = np.arange(1, len(CLASSES)).reshape(-1, *[1] * predicted_nyx.ndim)
+    values = _dice_channels(predicted_nyx[None] == classes, reference_nyx[None] == classes)
+    return dict(zip(FOREGROUND, values.tolist(), strict=True))
 
 
 def hd95(
@@ -54,24 +65,31 @@ def hd95(
     reference_syx: np.ndarray,
     spacing_mm: tuple[float, float] = (1.0, 1.0),
 ) -> float:
-    """95 % Hausdorff distance (mm) of two boolean stacks (slice, y, x), in-plane per slice."""
+    """95 % Hausdorff distance (mm) of two boolean stacks (slice, y, x), in-plane per slice;
+    NaN when either stack is empty."""
     predicted_syx = np.asarray(predicted_syx, bool).reshape(-1, *np.shape(predicted_syx)[-2:])
     reference_syx = np.asarray(reference_syx, bool).reshape(-1, *np.shape(reference_syx)[-2:])
     if not predicted_syx.any() or not reference_syx.any():
         return float("nan")
+    spacing = tuple(float(s) for s in spacing_mm)
+    far = float(np.hypot(*(np.array(predicted_syx.shape[1:]) * np.asarray(spacing))))
     forward, backward = [], []
-    for p_yx, r_yx in zip(predicted_syx, reference_syx, strict=True):
+    slices = zip(torch.from_numpy(predicted_syx), torch.from_numpy(reference_syx), strict=True)
+    for p_yx, r_yx in slices:
         if p_yx.any() and r_yx.any():
-            forward.append(_directed_distances(p_yx, r_yx, spacing_mm))
-            backward.append(_directed_distances(r_yx, p_yx, spacing_mm))
+            with warnings.catch_warnings():  # MONAI 1.6 passes its own deprecated argument
+                warnings.filterwarnings("ignore", "(?s).*always_return_as_numpy", FutureWarning)
+                _, (to_reference, to_predicted), _ = get_edge_surface_distance(
+                    p_yx, r_yx, spacing=spacing, symmetric=True, warn_empty=False
+                )
+            forward.append(to_reference.numpy().astype(float))
+            backward.append(to_predicted.numpy().astype(float))
         elif p_yx.any() or r_yx.any():
-            # A slice with the class in one map only: its boundary has no partner in-plane, so
+            # The class in one map only on this slice: its boundary has no partner in-plane, so
             # its distance is the farthest distance in the field of view (a full miss).
-            missing = p_yx if p_yx.any() else r_yx
-            far = float(np.hypot(*(np.array(p_yx.shape) * np.asarray(spacing_mm))))
-            (forward if p_yx.any() else backward).append(np.full(_boundary(missing).sum(), far))
-    if not forward or not backward:
-        return float("nan")
+            edges_p, edges_r = get_mask_edges(p_yx, r_yx)
+            forward.append(np.full(int(edges_p.sum()), far))
+            backward.append(np.full(int(edges_r.sum()), far))
     return float(
         max(np.percentile(np.concatenate(forward), 95), np.percentile(np.concatenate(backward), 95))
     )

@@ -14,6 +14,7 @@ source_slice, quantified).
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +57,12 @@ def segment_cine(
     settings: PostprocessSettings,
     device: torch.device,
     batch_size: int = 64,
+    flip_tta: bool = False,
 ):
     """(arrays for masks.npz, QC table) of one subject's cine crops (slice, time, y, x)."""
     n_slices, n_frames = cine_styx.shape[:2]
     images = cine_styx.reshape(n_slices * n_frames, 1, *cine_styx.shape[2:]).astype(np.float32)
-    probability = predict_probabilities(model, images, device, batch_size)
+    probability = predict_probabilities(model, images, device, batch_size, flip_tta)
     raw_styx = probability.argmax(1).astype(np.uint8).reshape(cine_styx.shape)
     frame = label_frame(n_frames, phase_fraction)
     classes_styx = np.zeros_like(raw_styx)
@@ -92,6 +94,12 @@ def qc_arrays(qc: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
+@lru_cache(maxsize=2)
+def _cached_segmenter(weights: str, device: torch.device):
+    """load_segmenter once per job: a chunk job segments many subjects with the same weights."""
+    return load_segmenter(weights, device)
+
+
 def predict_subject(
     subject: str,
     paired_path: str | Path,
@@ -104,12 +112,14 @@ def predict_subject(
     threads: int | None = None,
     batch_size: int = 64,
     preprocess: dict | None = None,
+    flip_tta: bool = False,
 ) -> pd.DataFrame:
     """Stage entry: segment one subject's cine crops; write masks.npz and qc.tsv. With the
-    config's `preprocess` section, weights trained on other crops are refused."""
+    config's `preprocess` section, weights trained on other crops are refused; flip_tta
+    averages the network over in-plane flips (segment.predict.flip_tta)."""
     set_threads(threads)
     device = pick_device(use_gpu)
-    model, spec, metadata = load_segmenter(weights, device)
+    model, spec, metadata = _cached_segmenter(str(weights), device)
     if preprocess is not None:
         bound = ckpt.input_record({k: preprocess[k] for k in BOUND_PREPROCESS})
         ckpt.check_inputs(weights, metadata, bound)
@@ -125,7 +135,9 @@ def predict_subject(
             " preprocess.grid_size accordingly or retrain (segment.weights: train)"
         )
     settings = PostprocessSettings(**postprocess)
-    arrays, qc = segment_cine(model, cine_styx, phase_fraction, settings, device, batch_size)
+    arrays, qc = segment_cine(
+        model, cine_styx, phase_fraction, settings, device, batch_size, flip_tta
+    )
     save_npz(masks_path, **arrays, slice_index=np.asarray(slice_index))
     qc.insert(0, "subject", subject)
     qc.insert(2, "source_slice", np.asarray(slice_index)[qc["slice"].to_numpy()])

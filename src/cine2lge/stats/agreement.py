@@ -13,6 +13,9 @@ import numpy as np
 import statsmodels.api as sm
 from scipy import stats
 
+from cine2lge.stats import clustered
+from cine2lge.stats.clustered import DEFAULT_METHOD, join_notes, small_n_note
+
 NAN = float("nan")
 
 
@@ -89,9 +92,7 @@ def ols(reference, test, ci_level: float = 0.95) -> dict:
 def clustered_ols_slope(reference, test, clusters, ci_level: float = 0.95) -> dict:
     """OLS slope of test on reference with cluster-robust (subject) standard errors: the point
     estimate of `ols`, a CI that allows correlated slices within a subject (t, G-1 df)."""
-    x, y = np.asarray(reference, float), np.asarray(test, float)
-    groups = np.unique(np.asarray(clusters), return_inverse=True)[1]
-    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    groups, n_groups, x, y = clustered.finite_clustered(clusters, reference, test)
     out = {
         "slope": NAN,
         "ci_low": NAN,
@@ -232,62 +233,121 @@ def cluster_bootstrap(
     n_boot: int = 2000,
     seed: int = 0,
     ci_level: float = 0.95,
+    method: str = "bca",
 ) -> dict:
-    """Percentile CI of `statistic(indices)` under resampling whole clusters with replacement.
+    """CI of `statistic(indices)` under resampling whole clusters with replacement.
 
     `clusters` labels each observation (e.g. the subject of each slice); `statistic` receives the
     row indices of a resample (clusters drawn with replacement, all their rows kept) and returns a
-    float (NaN for an undefined resample, which is skipped and counted).
+    float (NaN for an undefined resample, which is skipped and counted). `method`: `bca`
+    (default), `bca_t` or `percentile` (cine2lge.stats.clustered); the notes carry the small-n
+    flag. Statistics with a closed form in cluster sums (r, AUC, mean) have faster and better
+    calibrated functions: clustered_pearson_ci, clustered_bias_ci, roc.clustered_auc_ci.
     """
     labels = np.asarray(clusters)
-    unique, inverse = np.unique(labels, return_inverse=True)
-    members = [np.flatnonzero(inverse == c) for c in range(len(unique))]
-    rng = np.random.default_rng(seed)
-    estimates = np.full(n_boot, np.nan)
-    for b in range(n_boot if len(unique) else 0):
-        drawn = rng.integers(0, len(unique), len(unique))
-        estimates[b] = statistic(np.concatenate([members[c] for c in drawn]))
-    valid = estimates[np.isfinite(estimates)]
-    out = {
-        "n_clusters": len(unique),
-        "n_boot": n_boot,
-        "n_valid": len(valid),
-        "ci_low": NAN,
-        "ci_high": NAN,
-        "se": NAN,
-        "note": "",
-    }
-    if len(valid) < max(20, n_boot // 2):
-        out["note"] = f"only {len(valid)}/{n_boot} bootstrap resamples defined"
-        return out
-    alpha = 1 - ci_level
-    out.update(
-        ci_low=float(np.quantile(valid, alpha / 2)),
-        ci_high=float(np.quantile(valid, 1 - alpha / 2)),
-        se=float(valid.std(ddof=1)),
-    )
-    if len(valid) < n_boot:
-        out["note"] = f"{n_boot - len(valid)} undefined resamples skipped"
+    _, inverse = np.unique(labels, return_inverse=True)
+    n_clusters = int(inverse.max()) + 1 if len(inverse) else 0
+    weighted = clustered.index_statistic(inverse, statistic) if n_clusters else None
+    out = clustered.weighted_bootstrap(n_clusters, weighted, n_boot, seed, ci_level, method)
+    if np.isfinite(out["ci_low"]):
+        out["note"] = join_notes(out["note"], small_n_note(n_clusters))
     return out
 
 
-def clustered_pearson_ci(x, y, clusters, n_boot=2000, seed=0, ci_level=0.95) -> dict:
-    """Cluster-bootstrap CI of Pearson r (slices clustered in subjects)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-
-    def r(idx):
-        xs, ys = x[idx], y[idx]
-        if len(xs) < 3 or np.ptp(xs) == 0 or np.ptp(ys) == 0:
-            return NAN
-        return float(np.corrcoef(xs, ys)[0, 1])
-
-    return cluster_bootstrap(clusters, r, n_boot, seed, ci_level)
+def clustered_pearson_ci(
+    x, y, clusters, n_boot=2000, seed=0, ci_level=0.95, method: str = DEFAULT_METHOD
+) -> dict:
+    """Subject-clustered CI of the pooled (slice-level) Pearson r; non-finite pairs dropped.
+    Default: delete-one-subject jackknife on Fisher's z with t(G-1) (cine2lge.stats.clustered)."""
+    inverse, n_clusters, x, y = clustered.finite_clustered(clusters, x, y)
+    statistic = clustered.pearson_statistic(x, y, inverse, n_clusters)
+    return clustered.clustered_ci(n_clusters, statistic, "fisher_z", method, n_boot, seed, ci_level)
 
 
-def clustered_bias_ci(reference, test, clusters, n_boot=2000, seed=0, ci_level=0.95) -> dict:
-    """Cluster-bootstrap CI of the Bland-Altman bias (slices clustered in subjects)."""
-    diff = np.asarray(test, float) - np.asarray(reference, float)
-    return cluster_bootstrap(clusters, lambda idx: float(diff[idx].mean()), n_boot, seed, ci_level)
+def clustered_bias_ci(
+    reference, test, clusters, n_boot=2000, seed=0, ci_level=0.95, method: str = DEFAULT_METHOD
+) -> dict:
+    """Subject-clustered CI of the Bland-Altman bias (mean of test - reference over slices);
+    non-finite pairs dropped."""
+    inverse, n_clusters, reference, test = clustered.finite_clustered(clusters, reference, test)
+    statistic = clustered.mean_statistic(test - reference, inverse, n_clusters)
+    return clustered.clustered_ci(n_clusters, statistic, "identity", method, n_boot, seed, ci_level)
+
+
+def bland_altman_repeated(reference, test, clusters, ci_level: float = 0.95) -> dict:
+    """Bland-Altman for several slices per subject whose true value varies (Bland & Altman
+    2007, section 5), with the CIs of Zou (2013, Stat Methods Med Res 22:630).
+
+    d = test - reference; bias = mean of the subject means (t CI, G - 1 df); the SD of a single
+    difference combines the between-subject and within-subject variance,
+    s^2 = s_means^2 + (1 - 1/m_h) s_within^2 (m_h: harmonic mean of slices per subject);
+    limits bias +/- 1.96 s, their CIs by MOVER (Zou 2013). Non-finite pairs dropped.
+    """
+    inverse, g, x, y = clustered.finite_clustered(clusters, reference, test)
+    n = len(x)
+    keys = [
+        "bias",
+        "bias_ci_low",
+        "bias_ci_high",
+        "sd_diff",
+        "sd_between",
+        "sd_within",
+        "loa_low",
+        "loa_low_ci_low",
+        "loa_low_ci_high",
+        "loa_high",
+        "loa_high_ci_low",
+        "loa_high_ci_high",
+    ]
+    out = {"n": n, "n_clusters": g, **dict.fromkeys(keys, NAN), "note": ""}
+    if g < 3:
+        out["note"] = f"{g} subjects < 3"
+        return out
+    diff = y - x
+    m = np.bincount(inverse, minlength=g).astype(float)
+    means = np.bincount(inverse, weights=diff, minlength=g) / m
+    s2_means = float(means.var(ddof=1))
+    df_within = n - g
+    s2_within = float(((diff - means[inverse]) ** 2).sum() / df_within) if df_within else 0.0
+    m_h = g / float((1 / m).sum())
+    share = 1 - 1 / m_h
+    a, b = s2_means, share * s2_within
+    sd = float(np.sqrt(a + b))
+    bias = float(means.mean())
+    alpha, z = 1 - ci_level, 1.96
+    t = float(stats.t.ppf(1 - alpha / 2, g - 1))
+    mu_low, mu_high = bias - t * np.sqrt(a / g), bias + t * np.sqrt(a / g)
+
+    def chi_bounds(value, df):
+        if df <= 0 or value == 0:
+            return value, value
+        return (
+            value * df / stats.chi2.ppf(1 - alpha / 2, df),
+            value * df / stats.chi2.ppf(alpha / 2, df),
+        )
+
+    (a_low, a_high), (b_low, b_high) = chi_bounds(a, g - 1), chi_bounds(b, df_within)
+    var_low = a + b - np.hypot(a - a_low, b - b_low)
+    var_high = a + b + np.hypot(a_high - a, b_high - b)
+    sd_low, sd_high = np.sqrt(max(var_low, 0.0)), np.sqrt(var_high)
+    upper, lower = bias + z * sd, bias - z * sd
+    out.update(
+        bias=bias,
+        bias_ci_low=float(mu_low),
+        bias_ci_high=float(mu_high),
+        sd_diff=sd,
+        sd_between=float(np.sqrt(max(a - s2_within / m_h, 0.0))),
+        sd_within=float(np.sqrt(s2_within)),
+        loa_low=lower,
+        loa_low_ci_low=float(lower - np.hypot(bias - mu_low, z * (sd_high - sd))),
+        loa_low_ci_high=float(lower + np.hypot(mu_high - bias, z * (sd - sd_low))),
+        loa_high=upper,
+        loa_high_ci_low=float(upper - np.hypot(bias - mu_low, z * (sd - sd_low))),
+        loa_high_ci_high=float(upper + np.hypot(mu_high - bias, z * (sd_high - sd))),
+    )
+    if sd == 0:
+        out["note"] = "all differences equal"
+    return out
 
 
 # --- cohort tables ------------------------------------------------------------------------------
@@ -337,11 +397,15 @@ def agreement_table(
     ci_level: float = 0.95,
 ):
     """All agreement statistics, LGE-like (test) vs real LGE (reference), as a tidy table with
-    one row per split x class x level x statistic: estimate, ci_low, ci_high, p, method, note.
+    one row per split x class x level x statistic: estimate, ci_low, ci_high, p, method,
+    small_n, note.
 
     Subject level: one value per subject, classical CIs. Slice level: slices are clustered in
-    subjects, so r and bias get subject-clustered bootstrap CIs (method says so); the classical
-    CIs that treat slices as independent are kept beside them for comparison.
+    subjects, so r and bias get subject-clustered CIs (delete-one-subject jackknife, method says
+    so; `n_boot`/`seed` only matter for a bootstrap method), the OLS slope cluster-robust SEs and
+    the limits of agreement the repeated-measures Bland-Altman (`*_rm`); the classical CIs that
+    treat slices as independent are kept beside them for comparison. Every CI from fewer than
+    12 subjects is flagged (`small_n` True, and in `note`).
     """
     import pandas as pd
 
@@ -370,8 +434,10 @@ def _agreement_rows(part, base, level, n_boot, seed, ci_level) -> list[dict]:
     naive = "; slices as independent" if level == "slice" else ""
 
     def row(statistic, estimate, low=NAN, high=NAN, p=NAN, method="", note=""):
-        if "clustered" not in statistic:
+        if "clustered" not in statistic and not statistic.endswith("_rm"):
             method += naive
+        has_ci = bool(np.isfinite(low) and np.isfinite(high))
+        flagged = has_ci and base["n_subjects"] < clustered.SMALL_N_SUBJECTS
         return {
             **base,
             "statistic": statistic,
@@ -380,7 +446,8 @@ def _agreement_rows(part, base, level, n_boot, seed, ci_level) -> list[dict]:
             "ci_high": high,
             "p": p,
             "method": method,
-            "note": note,
+            "small_n": flagged,
+            "note": join_notes(note, small_n_note(base["n_subjects"]) if has_ci else ""),
         }
 
     r = pearson(ref, tst, ci_level)
@@ -452,8 +519,9 @@ def _agreement_rows(part, base, level, n_boot, seed, ci_level) -> list[dict]:
         clusters = part["subject"].to_numpy()
         boot_r = clustered_pearson_ci(ref, tst, clusters, n_boot, seed, ci_level)
         boot_bias = clustered_bias_ci(ref, tst, clusters, n_boot, seed, ci_level)
-        method = f"subject-clustered bootstrap ({n_boot}, seed {seed}), percentile"
         slope = clustered_ols_slope(ref, tst, clusters, ci_level)
+        rm = bland_altman_repeated(ref, tst, clusters, ci_level)
+        rm_method = "Bland-Altman repeated measures (2007), Zou 2013 CIs"
         rows += [
             row(
                 "ols_slope_clustered",
@@ -469,16 +537,40 @@ def _agreement_rows(part, base, level, n_boot, seed, ci_level) -> list[dict]:
                 r["r"],
                 boot_r["ci_low"],
                 boot_r["ci_high"],
-                method=method,
-                note="; ".join(filter(None, [r["note"], boot_r["note"]])),
+                method=boot_r["method_text"],
+                note=join_notes(r["note"], boot_r["note"]),
             ),
             row(
                 "ba_bias_clustered",
                 ba["bias"],
                 boot_bias["ci_low"],
                 boot_bias["ci_high"],
-                method=method,
-                note="; ".join(filter(None, [ba["note"], boot_bias["note"]])),
+                method=boot_bias["method_text"],
+                note=join_notes(ba["note"], boot_bias["note"]),
+            ),
+            row(
+                "ba_bias_rm",
+                rm["bias"],
+                rm["bias_ci_low"],
+                rm["bias_ci_high"],
+                method=rm_method + " (mean of subject means, t G-1 df)",
+                note=rm["note"],
+            ),
+            row(
+                "ba_loa_low_rm",
+                rm["loa_low"],
+                rm["loa_low_ci_low"],
+                rm["loa_low_ci_high"],
+                method=rm_method + " (MOVER)",
+                note=rm["note"],
+            ),
+            row(
+                "ba_loa_high_rm",
+                rm["loa_high"],
+                rm["loa_high_ci_low"],
+                rm["loa_high_ci_high"],
+                method=rm_method + " (MOVER)",
+                note=rm["note"],
             ),
         ]
     return rows

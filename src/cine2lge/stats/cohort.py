@@ -14,12 +14,13 @@ _AGE_UNIT_YEARS = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}
 
 
 def age_years(value) -> float:
-    """DICOM Age String ('063Y', '006M', '010W', '005D') or a number, in years; NaN if absent."""
+    """DICOM Age String ('063Y', '006M', '010W', '005D') or a number, in years; NaN if absent.
+    The de-identified '90+' (ages over 89, HIPAA) counts as 90."""
     if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
         return NAN
     if isinstance(value, int | float):
         return float(value)
-    match = re.fullmatch(r"\s*(\d{1,3})\s*([YMWD]?)\s*", str(value).upper())
+    match = re.fullmatch(r"\s*(\d{1,3})\s*([YMWD]?)\s*\+?\s*", str(value).upper())
     if not match:
         return NAN
     return int(match.group(1)) * _AGE_UNIT_YEARS[match.group(2) or "Y"]

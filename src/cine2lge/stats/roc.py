@@ -2,17 +2,26 @@
 
 AUC CIs: DeLong's variance (fast algorithm of Sun & Xu 2014) treats every case as independent,
 which holds at subject level; slices of one subject are not independent, so slice-level AUCs
-also get a subject-clustered bootstrap CI. Degenerate input (one class only) gives NaN + note.
+also get a subject-clustered CI (delete-one-subject jackknife on the logit, cine2lge.stats.
+clustered). No AUC CI with fewer than 2 cases in a class; every CI from fewer than 12 subjects is
+flagged. Degenerate input (one class only) gives NaN + note. Brier score and reliability bins are
+sklearn's (brier_score_loss, calibration_curve).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import brier_score_loss
 from sklearn.metrics import roc_curve as _sk_roc_curve
 from statsmodels.stats.proportion import proportion_confint
 
-from cine2lge.stats.agreement import NAN, cluster_bootstrap
+from cine2lge.stats import clustered
+from cine2lge.stats.agreement import NAN
+from cine2lge.stats.clustered import DEFAULT_METHOD, join_notes, small_n_note
+
+MIN_CASES = 2  # per class, for any AUC CI
 
 
 def _labels_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
@@ -44,15 +53,12 @@ def delong(labels, scores, ci_level: float = 0.95) -> dict:
     v01 = 1 - (tz[m:] - ty) / m  # placement of each negative among the positives
     var = (v10.var(ddof=1) / m if m > 1 else 0.0) + (v01.var(ddof=1) / n if n > 1 else 0.0)
     se = float(np.sqrt(var))
+    out.update(auc=float(auc), se=se)
+    if m < MIN_CASES or n < MIN_CASES:
+        out["note"] = f"{m} positive, {n} negative: fewer than {MIN_CASES} cases in a class, no CI"
+        return out
     z = float(stats.norm.ppf(0.5 + ci_level / 2))
-    out.update(
-        auc=float(auc),
-        se=se,
-        ci_low=float(max(0.0, auc - z * se)),
-        ci_high=float(min(1.0, auc + z * se)),
-    )
-    if m < 2 or n < 2:
-        out["note"] = "fewer than 2 cases in a class: DeLong variance incomplete"
+    out.update(ci_low=float(max(0.0, auc - z * se)), ci_high=float(min(1.0, auc + z * se)))
     return out
 
 
@@ -66,11 +72,27 @@ def auc_score(labels, scores) -> float:
     return float((ranks[y].sum() - m * (m + 1) / 2) / (m * n))
 
 
-def clustered_auc_ci(labels, scores, clusters, n_boot=2000, seed=0, ci_level=0.95) -> dict:
-    """Subject-clustered bootstrap percentile CI of the AUC."""
-    y, s = np.asarray(labels).astype(bool), np.asarray(scores, float)
-    return cluster_bootstrap(
-        clusters, lambda idx: auc_score(y[idx], s[idx]), n_boot, seed, ci_level
+def clustered_auc_ci(
+    labels, scores, clusters, n_boot=2000, seed=0, ci_level=0.95, method: str = DEFAULT_METHOD
+) -> dict:
+    """Subject-clustered CI of the pooled AUC (slices or pixels of a subject together; default
+    delete-one-subject jackknife on the logit, t with G-1 df). Rows with a non-finite score or
+    label, or without a subject, are dropped; no CI with fewer than 2 cases in a class."""
+    inverse, n_clusters, y, s = clustered.finite_clustered(clusters, labels, scores)
+    y = y.astype(bool)
+    m, n = int(y.sum()), int((~y).sum())
+    if m < MIN_CASES or n < MIN_CASES:
+        out = clustered._empty(n_clusters, method)
+        out.update(
+            estimate=auc_score(y, s),
+            method_text="",
+            note=f"{m} positive, {n} negative: fewer than {MIN_CASES} cases in a class, no CI",
+        )
+        return out
+    statistic = clustered.auc_statistic(y, s, inverse, n_clusters)
+    half_pair = 0.5 / (m * n)
+    return clustered.clustered_ci(
+        n_clusters, statistic, "logit", method, n_boot, seed, ci_level, half_pair
     )
 
 
@@ -114,33 +136,38 @@ def threshold_metrics(labels, scores, threshold: float, ci_level: float = 0.95) 
 
 
 def brier(labels, probabilities) -> float:
-    """Mean squared difference between probability and outcome (0 = perfect)."""
+    """Brier score (sklearn's brier_score_loss): mean squared difference between probability and
+    outcome (0 = perfect); NaN without cases."""
     y, p = _labels_scores(labels, probabilities)
-    return float(np.mean((p - y) ** 2)) if len(y) else NAN
+    if not len(y):
+        return NAN
+    return float(brier_score_loss(y, p, pos_label=True))
 
 
 def reliability(labels, probabilities, n_bins: int = 10):
-    """Reliability diagram data: per equal-width probability bin, the mean predicted probability,
-    the observed fraction of positives and the count (empty bins dropped)."""
+    """Reliability diagram data (sklearn's calibration_curve, equal-width bins): per non-empty
+    bin, the mean predicted probability, the observed fraction of positives and the count. Bins
+    follow sklearn: (low, high], the first [0, high]."""
     import pandas as pd
 
+    columns = ["bin", "bin_low", "bin_high", "mean_predicted", "observed", "n"]
     y, p = _labels_scores(labels, probabilities)
+    if not len(y):
+        return pd.DataFrame(columns=columns)
+    observed, predicted = calibration_curve(y, p, n_bins=n_bins, strategy="uniform", pos_label=True)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    bins = np.clip(np.digitize(p, edges[1:-1]), 0, n_bins - 1)
-    rows = [
-        {
-            "bin": b,
-            "bin_low": edges[b],
-            "bin_high": edges[b + 1],
-            "mean_predicted": float(p[bins == b].mean()),
-            "observed": float(y[bins == b].mean()),
-            "n": int((bins == b).sum()),
-        }
-        for b in range(n_bins)
-        if (bins == b).any()
-    ]
+    counts = np.bincount(np.searchsorted(edges[1:-1], p), minlength=n_bins)
+    used = np.flatnonzero(counts)
     return pd.DataFrame(
-        rows, columns=["bin", "bin_low", "bin_high", "mean_predicted", "observed", "n"]
+        {
+            "bin": used,
+            "bin_low": edges[used],
+            "bin_high": edges[used + 1],
+            "mean_predicted": predicted,
+            "observed": observed,
+            "n": counts[used],
+        },
+        columns=columns,
     )
 
 
@@ -224,6 +251,8 @@ def roc_table(
             }
 
             def row(statistic, estimate, low=NAN, high=NAN, method="", note="", base=base):
+                has_ci = bool(np.isfinite(low) and np.isfinite(high))
+                n_subjects = base["n_subjects"]
                 return {
                     **base,
                     "statistic": statistic,
@@ -231,7 +260,8 @@ def roc_table(
                     "ci_low": low,
                     "ci_high": high,
                     "method": method,
-                    "note": note,
+                    "small_n": has_ci and n_subjects < clustered.SMALL_N_SUBJECTS,
+                    "note": join_notes(note, small_n_note(n_subjects) if has_ci else ""),
                 }
 
             auc = delong(y, s, ci_level)
@@ -246,8 +276,8 @@ def roc_table(
                         auc["auc"],
                         boot["ci_low"],
                         boot["ci_high"],
-                        f"subject-clustered bootstrap ({n_boot}, seed {seed})",
-                        "; ".join(filter(None, [auc["note"], boot["note"]])),
+                        boot["method_text"],
+                        join_notes(auc["note"], boot["note"]),
                     )
                 )
             youden = youden_threshold(y, s)
@@ -281,7 +311,10 @@ def roc_table(
                 )
             rows.append(
                 row(
-                    "brier", brier(y, s), method="mean (p - y)^2", note="" if len(y) else "no cases"
+                    "brier",
+                    brier(y, s),
+                    method="sklearn brier_score_loss",
+                    note="" if len(y) else "no cases",
                 )
             )
             fpr, tpr, thr = roc_points(y, s)
@@ -289,7 +322,15 @@ def roc_table(
             rel = reliability(y, s, n_bins)
             bins.append(rel.rename(columns={"n": "n_bin"}).assign(**base))
     columns = ["truth", "split", "level", "n_subjects", "n", "n_lesion"]
-    summary_columns = columns + ["statistic", "estimate", "ci_low", "ci_high", "method", "note"]
+    summary_columns = columns + [
+        "statistic",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "method",
+        "small_n",
+        "note",
+    ]
     curve_columns = columns + ["fpr", "tpr", "threshold"]
     bin_columns = columns + ["bin", "bin_low", "bin_high", "mean_predicted", "observed", "n_bin"]
     curves_df = (

@@ -1,0 +1,61 @@
+"""Re-predict the held-out subjects of each cross-validation fold from the fold's newest
+checkpoint (EMA weights), e.g. with flip test-time augmentation (a command).
+
+    python scripts/realdata/predict_folds.py --runs OUT --out OUT_TTA [--flip-tta]
+
+Reads OUT/segment/fold{K}.json (held-out subjects) and OUT/segment/fold{K}/checkpoints; writes
+OUT_TTA/segment/fold{K}_pred.npz in the format of train.py, to be scored by
+`python scripts/realdata/evaluate.py segment --runs OUT_TTA`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from train import load_slices
+
+from cine2lge.model import checkpoint as ckpt
+from cine2lge.segment.net import SegmentSpec, build_segmenter
+from cine2lge.segment.train import predict_probabilities
+
+
+def fold_model(checkpoints: Path) -> torch.nn.Module:
+    weights, metadata = ckpt.ema_weights_of_checkpoint(checkpoints)
+    model = build_segmenter(SegmentSpec.from_json(metadata["spec"]))
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=Path(".gpu/data"))
+    parser.add_argument("--flip-tta", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    data, _ = load_slices(args.data / "segment_real.npz")
+    (args.out / "segment").mkdir(parents=True, exist_ok=True)
+    for record in sorted((args.runs / "segment").glob("fold[0-9].json")):
+        fold = record.stem
+        test = data.subset(set(json.loads(record.read_text())["held_out"]))
+        model = fold_model(args.runs / "segment" / fold / "checkpoints")
+        probability = predict_probabilities(
+            model, test.images_nyx, torch.device("cpu"), flip_tta=args.flip_tta
+        )
+        np.savez_compressed(
+            args.out / "segment" / f"{fold}_pred.npz",
+            predicted=probability.argmax(1).astype(np.uint8),
+            classes=test.classes_nyx,
+            subjects=np.array(test.subjects),
+            rows=np.array(test.rows),
+        )
+        print(f"{fold}: {len(test)} held-out slices", flush=True)
+
+
+if __name__ == "__main__":
+    main()
