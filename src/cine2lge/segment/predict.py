@@ -95,8 +95,9 @@ def qc_arrays(qc: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 @lru_cache(maxsize=2)
-def _cached_segmenter(weights: str, device: torch.device):
-    """load_segmenter once per job: a chunk job segments many subjects with the same weights."""
+def _cached_segmenter(weights: str, stamp: tuple[int, int], device: torch.device):
+    """load_segmenter once per job: a chunk job segments many subjects with the same weights
+    (`stamp`, the file's mtime and size, reloads a file rewritten in place)."""
     return load_segmenter(weights, device)
 
 
@@ -119,7 +120,9 @@ def predict_subject(
     averages the network over in-plane flips (segment.predict.flip_tta)."""
     set_threads(threads)
     device = pick_device(use_gpu)
-    model, spec, metadata = _cached_segmenter(str(weights), device)
+    stat = Path(weights).stat() if Path(weights).is_file() else None  # missing: load's error
+    stamp = (stat.st_mtime_ns, stat.st_size) if stat else (0, 0)
+    model, spec, metadata = _cached_segmenter(str(weights), stamp, device)
     if preprocess is not None:
         bound = ckpt.input_record({k: preprocess[k] for k in BOUND_PREPROCESS})
         ckpt.check_inputs(weights, metadata, bound)

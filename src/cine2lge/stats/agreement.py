@@ -556,21 +556,16 @@ def _agreement_rows(part, base, level, n_boot, seed, ci_level) -> list[dict]:
                 method=rm_method + " (mean of subject means, t G-1 df)",
                 note=rm["note"],
             ),
-            row(
-                "ba_loa_low_rm",
-                rm["loa_low"],
-                rm["loa_low_ci_low"],
-                rm["loa_low_ci_high"],
-                method=rm_method + " (MOVER)",
-                note=rm["note"],
-            ),
-            row(
-                "ba_loa_high_rm",
-                rm["loa_high"],
-                rm["loa_high_ci_low"],
-                rm["loa_high_ci_high"],
-                method=rm_method + " (MOVER)",
-                note=rm["note"],
+            *(
+                row(
+                    f"ba_{limit}_rm",
+                    rm[limit],
+                    rm[f"{limit}_ci_low"],
+                    rm[f"{limit}_ci_high"],
+                    method=rm_method + " (MOVER)",
+                    note=rm["note"],
+                )
+                for limit in ("loa_low", "loa_high")
             ),
         ]
     return rows
