@@ -14,9 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
-from train import load_slices
+from train import load_slices, save_segment_predictions
 
 from cine2lge.model import checkpoint as ckpt
 from cine2lge.segment.net import SegmentSpec, build_segmenter
@@ -47,13 +46,7 @@ def main() -> None:
         probability = predict_probabilities(
             model, test.images_nyx, torch.device("cpu"), flip_tta=args.flip_tta
         )
-        np.savez_compressed(
-            args.out / "segment" / f"{fold}_pred.npz",
-            predicted=probability.argmax(1).astype(np.uint8),
-            classes=test.classes_nyx,
-            subjects=np.array(test.subjects),
-            rows=np.array(test.rows),
-        )
+        save_segment_predictions(args.out / "segment" / f"{fold}_pred.npz", probability, test)
         print(f"{fold}: {len(test)} held-out slices", flush=True)
 
 

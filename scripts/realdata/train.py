@@ -142,6 +142,17 @@ def run_segmenter_like(
     write_fold_record(args, out, info, held_out)
 
 
+def save_segment_predictions(path: Path, probability: np.ndarray, test: LabelledSlices) -> None:
+    """Held-out segmentation of a fold (argmax classes beside the reference), for evaluate.py."""
+    np.savez_compressed(
+        path,
+        predicted=probability.argmax(1).astype(np.uint8),
+        classes=test.classes_nyx,
+        subjects=np.array(test.subjects),
+        rows=np.array(test.rows),
+    )
+
+
 def segment(args, config) -> None:
     from cine2lge.segment.net import SegmentSpec
     from cine2lge.segment.train import SegmentTrainer, predict_probabilities
@@ -155,13 +166,7 @@ def segment(args, config) -> None:
 
     def predict(model, test, device, out):
         probability = predict_probabilities(model, test.images_nyx, device)
-        np.savez_compressed(
-            out / f"fold{args.fold}_pred.npz",
-            predicted=probability.argmax(1).astype(np.uint8),
-            classes=test.classes_nyx,
-            subjects=np.array(test.subjects),
-            rows=np.array(test.rows),
-        )
+        save_segment_predictions(out / f"fold{args.fold}_pred.npz", probability, test)
 
     inputs = ckpt.input_record(
         config["preprocess"], training_data="MyoPS C0, ACDC, CineMyoPS, demo"

@@ -35,14 +35,18 @@ class SubjectFailed(RuntimeError):
     """An unexpected error while one subject of a chunk ran: the chunk's job fails."""
 
 
-def chunk_subjects(subjects: Iterable[str], size: int, prefix: str = "chunk") -> dict[str, list]:
+def chunk_subjects(
+    subjects: Iterable[str], size: int, prefix: str = "chunk", sort: bool = True
+) -> dict[str, list]:
     """{"chunk0000": the first `size` subjects in sorted order, "chunk0001": the next, ...}.
 
     Sorted, not sheet order: a chunk's members depend only on which subjects there are. Adding
-    subjects moves the subjects sorted after them into other chunks (their jobs rerun)."""
+    subjects moves the subjects sorted after them into other chunks (their jobs rerun). With
+    sort=False the given order is kept (subjects added at the end keep earlier chunks)."""
     if size < 1:
         raise ValueError(f"subjects per job must be >= 1, not {size}")
-    ordered = sorted(set(subjects))
+    unique = dict.fromkeys(subjects)
+    ordered = sorted(unique) if sort else list(unique)
     return {f"{prefix}{i // size:04d}": ordered[i : i + size] for i in range(0, len(ordered), size)}
 
 

@@ -120,10 +120,7 @@ def exact_outputs(name):
 def chunked(subjects, size):
     """{"chunk0000": first `size` subjects, ...}: fixed by order, so subjects added at the end
     keep earlier chunks (and their outputs) valid."""
-    return {
-        f"chunk{i // size:04d}": subjects[i : i + size]
-        for i in range(0, len(subjects), size)
-    }
+    return chunk_subjects(subjects, size, sort=False)
 
 
 # Expected data problems exclude a subject instead of failing its job (cine2lge.exclusion): each
