@@ -37,6 +37,7 @@ def evaluate(args, cache: Path) -> pd.DataFrame:
     config = yaml.safe_load(args.config.read_text())
     settings = PostprocessSettings(**config["segment"]["postprocess"])
     grid = config["preprocess"]["grid_size"]
+    flip_tta = config["segment"].get("predict", {}).get("flip_tta", True)  # as the pipeline
     models = {}
     for weights in [args.weights, args.weights2]:
         if weights is not None:
@@ -50,7 +51,7 @@ def evaluate(args, cache: Path) -> pd.DataFrame:
             args.data, config["preprocess"], cache, localise, frames, config["ingest"]
         )
         for name, model in models.items():
-            table = evaluate_crops(model, crops, settings, torch.device("cpu"))
+            table = evaluate_crops(model, crops, settings, torch.device("cpu"), flip_tta=flip_tta)
             tables.append(table.assign(weights=name, cine=frames, localise=localise))
     return pd.concat(tables, ignore_index=True)
 

@@ -199,13 +199,16 @@ def lv_offset_mm(classes_syx: np.ndarray, spacing_mm: float) -> float:
     return float(np.mean(distances)) if distances else float("nan")
 
 
-def evaluate_crops(model, crops: dict[str, dict], settings, device=None, batch_size: int = 64):
+def evaluate_crops(
+    model, crops: dict[str, dict], settings, device=None, batch_size: int = 64, flip_tta=False
+):
     """Rows (subject, stage raw | postprocessed) of myocardium Dice and HD95, blood-pool Dice,
     closed rings and usable slices among the expert slices, and the LV offset of the crop.
 
     The network sees frame 0 (ED) of every slice of the crop and the stack is post-processed as a
     whole, as in the pipeline; the measures use the slices with expert contours only. The data
     have no RV contours, so a predicted RV is not counted as an error (it is just not LV).
+    flip_tta as the pipeline's segment.predict.flip_tta.
     """
     import pandas as pd
     import torch
@@ -218,7 +221,7 @@ def evaluate_crops(model, crops: dict[str, dict], settings, device=None, batch_s
     table = []
     for subject, arrays in crops.items():
         images = arrays["cine_styx"][:, 0][:, None].astype(np.float32)  # ED frame of each slice
-        raw = predict_classes(model, images, device, batch_size)
+        raw = predict_classes(model, images, device, batch_size, flip_tta)
         cleaned, qc = clean_stack(raw, settings)
         rows, reference = reference_rows(arrays, SUNNYBROOK_SCHEME)
         spacing = float(arrays["spacing_mm"])

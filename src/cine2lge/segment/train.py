@@ -293,10 +293,15 @@ def load_initial_weights(model: torch.nn.Module, spec: SegmentSpec, weights: str
 
 @torch.no_grad()
 def predict_classes(
-    model: torch.nn.Module, images_nyx: np.ndarray, device: torch.device, batch_size: int = 64
+    model: torch.nn.Module,
+    images_nyx: np.ndarray,
+    device: torch.device,
+    batch_size: int = 64,
+    flip_tta: bool = False,
 ) -> np.ndarray:
     """Argmax classes (N, y, x) uint8 of images (N, 1, y, x)."""
-    return predict_probabilities(model, images_nyx, device, batch_size).argmax(1).astype(np.uint8)
+    probability = predict_probabilities(model, images_nyx, device, batch_size, flip_tta)
+    return probability.argmax(1).astype(np.uint8)
 
 
 # Flip test-time augmentation: the identity and the three in-plane mirror images (nnU-Net's
