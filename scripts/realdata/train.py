@@ -176,6 +176,17 @@ def segment(args, config) -> None:
     )
 
 
+def save_scar_predictions(path: Path, probability: np.ndarray, test: LabelledSlices) -> None:
+    """Held-out scar probabilities of one fold, as `evaluate.py scar` reads them."""
+    np.savez_compressed(
+        path,
+        probability=probability.astype(np.float16),
+        scar=test.classes_nyx,
+        subjects=np.array(test.subjects),
+        rows=np.array(test.rows),
+    )
+
+
 def lge_slices(args, use_mask: bool, image_key: str = "lge") -> LabelledSlices:
     """LGE quantifier rows (image + myocardium -> scar) of lge.npz, or the cine baseline's
     rows (cine frame -> scar) of myops_pairs.npz."""
@@ -206,14 +217,11 @@ def scar(args, config, use_mask: bool = True, image_key: str = "lge") -> None:
         **net,
     )
 
+    flip_tta = bool(config["quantify"]["learned"].get("flip_tta", True))  # as the pipeline
+
     def predict(model, test, device, out):
-        np.savez_compressed(
-            out / f"fold{args.fold}_pred.npz",
-            probability=scar_probability(model, test.images_nyx, device).astype(np.float16),
-            scar=test.classes_nyx,
-            subjects=np.array(test.subjects),
-            rows=np.array(test.rows),
-        )
+        probability = scar_probability(model, test.images_nyx, device, flip_tta=flip_tta)
+        save_scar_predictions(out / f"fold{args.fold}_pred.npz", probability, test)
 
     task = "scar" if image_key == "lge" else "cinescar"
     inputs = ckpt.input_record(

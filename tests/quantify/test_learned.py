@@ -82,6 +82,46 @@ def test_trained_network_finds_the_bright_sector_and_nothing_outside(trained):
     assert dice > 0.7  # 150 CPU steps on trivial rings
 
 
+def test_flip_tta_probability_is_mirror_symmetric(trained):
+    """The mean over the in-plane flips commutes with a flip of the input (not so without it)."""
+    weights, images, labels = trained
+    model, _ = load_scar_model(weights)
+    inputs = stack_inputs(images, labels >= 1)
+    mirrored = np.ascontiguousarray(inputs[..., ::-1])
+    plain = scar_probability(model, inputs, CPU, flip_tta=True)
+    flipped = scar_probability(model, mirrored, CPU, flip_tta=True)
+    np.testing.assert_allclose(flipped, plain[..., ::-1], atol=1e-5)
+
+
+def test_config_flip_tta_reaches_the_network(trained, repo, monkeypatch):
+    import cine2lge.quantify.learned as learned
+
+    weights, images, labels = trained
+    seen = []
+    original = learned.scar_probability
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["flip_tta"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(learned, "scar_probability", spy)
+    config = yaml.safe_load((repo / "config/config.yaml").read_text())["quantify"]
+    assert config["learned"]["flip_tta"] is True  # the shipped default
+    for flip_tta in (True, False):
+        settings = config | {"method": "learned", "learned": {"weights": str(weights)}}
+        settings["learned"]["flip_tta"] = flip_tta
+        quantify_arrays(
+            "s1",
+            (8.0, 2.0, 2.0),
+            {"myocardium": [1, 2], "hyperintense": [2]},
+            settings,
+            labels_syx=labels,
+            lge_syx=images,
+        )
+        assert seen and set(seen) == {flip_tta}
+        seen.clear()
+
+
 def test_pipeline_method_learned_is_used_for_lge_and_lgelike(trained, repo):
     weights, images, labels = trained
     config = yaml.safe_load((repo / "config/config.yaml").read_text())["quantify"]

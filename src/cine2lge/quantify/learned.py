@@ -112,12 +112,17 @@ def build_scar_net(spec: ScarSpec):
 
 @torch.no_grad()
 def scar_probability(
-    model: torch.nn.Module, inputs_ncyx: np.ndarray, device: torch.device, batch_size: int = 64
+    model: torch.nn.Module,
+    inputs_ncyx: np.ndarray,
+    device: torch.device,
+    batch_size: int = 64,
+    flip_tta: bool = False,
 ) -> np.ndarray:
-    """Scar probability (slice, y, x) float32, zero outside the mask channel when present."""
+    """Scar probability (slice, y, x) float32, zero outside the mask channel when present;
+    flip_tta averages the network over the in-plane flips (quantify.learned.flip_tta)."""
     if len(inputs_ncyx) == 0:
         return np.zeros((0, *inputs_ncyx.shape[2:]), np.float32)
-    probability = predict_probabilities(model, inputs_ncyx, device, batch_size)[:, 1]
+    probability = predict_probabilities(model, inputs_ncyx, device, batch_size, flip_tta)[:, 1]
     if inputs_ncyx.shape[1] == 2:
         probability *= inputs_ncyx[:, 1] > 0.5
     return probability
@@ -163,11 +168,12 @@ def learned_scar(
     weights: str | Path,
     threshold: float = 0.5,
     min_component_px: int = 1,
+    flip_tta: bool = False,
 ) -> np.ndarray:
     """Scar mask (slice, y, x) of an image in [0, 1] on the preprocess crop grid: probability
     >= threshold inside the myocardium, in-plane components smaller than min_component_px
-    dropped (as for the enhancement probability). The network is loaded once per process (a job
-    quantifies LGE and LGE-like)."""
+    dropped (as for the enhancement probability); flip_tta: mean over the in-plane flips. The
+    network is loaded once per process (a job quantifies LGE and LGE-like)."""
     from cine2lge.io import in_checkout
     from cine2lge.quantify.thresholds import probability_masks
 
@@ -182,5 +188,6 @@ def learned_scar(
             f"weights {path} expect {spec.image_size} crops, the image is {image_syx.shape[1:]}"
         )
     myocardium = np.asarray(myocardium_syx, bool)
-    probability = scar_probability(model, stack_inputs(image_syx, myocardium), torch.device("cpu"))
+    inputs = stack_inputs(image_syx, myocardium)
+    probability = scar_probability(model, inputs, torch.device("cpu"), flip_tta=flip_tta)
     return probability_masks(probability, myocardium, threshold, min_component_px)["total"]

@@ -161,6 +161,7 @@ def learned_masks(
         learned["weights"],
         float(learned.get("threshold", 0.5)),
         min_component_px,
+        bool(learned.get("flip_tta", True)),
     )
     log.info("%s: learned quantifier, %d scar pixels", what, int(hyper.sum()))
     return {"hyperintense": hyper, "intermediate": np.zeros_like(hyper), "total": hyper.copy()}
