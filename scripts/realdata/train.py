@@ -217,7 +217,8 @@ def scar(args, config, use_mask: bool = True, image_key: str = "lge") -> None:
         **net,
     )
 
-    flip_tta = bool(config["quantify"]["learned"].get("flip_tta", True))  # as the pipeline
+    # as the pipeline: quantify.learned.flip_tta for LGE; the cine -> scar network has none
+    flip_tta = image_key == "lge" and bool(config["quantify"]["learned"].get("flip_tta", True))
 
     def predict(model, test, device, out):
         probability = scar_probability(model, test.images_nyx, device, flip_tta=flip_tta)
