@@ -16,4 +16,5 @@ run_chunk(
         threads=snakemake.threads,
     ),
     stage="ingest",
+    record=snakemake.output.record,
 )

@@ -19,4 +19,5 @@ run_chunk(
     ),
     stage="model",
     directories=("dicom",),
+    record=snakemake.output.record,
 )

@@ -17,4 +17,5 @@ run_chunk(
         t2=job.input.get("t2"),
     ),
     stage="preprocess",
+    record=snakemake.output.record,
 )

@@ -18,4 +18,5 @@ run_chunk(
         segmentation_path=job.input.get("segmentation"),
     ),
     stage="quantify",
+    record=snakemake.output.record,
 )

@@ -1,21 +1,18 @@
 # Rule report_roc: ROC/AUC, thresholds and calibration of the enhancement probability (analysed
 # subjects only, cine2lge.exclusion).
-from cine2lge.exclusion import keep_analysed
+from cine2lge.chunks import analysed_reads
 from cine2lge.logs import to_file
 from cine2lge.report.stage import roc_stage
 
 with to_file(snakemake.log[0]):
-    subjects, probabilities, paired = keep_analysed(
-        snakemake.params.subjects,
-        snakemake.input.status,
-        snakemake.input.probabilities,
-        snakemake.input.paired,
+    subjects, reads = analysed_reads(
+        snakemake.params.subjects, snakemake.input.records, snakemake.params.reads
     )
     roc_stage(
         snakemake.input.lesions,
-        probabilities,
+        reads["probabilities"],
         snakemake.output,
         snakemake.params.split_of,
         snakemake.params.settings,
-        dict(zip(subjects, paired, strict=True)),
+        dict(zip(subjects, reads["paired"], strict=True)),
     )

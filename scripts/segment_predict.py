@@ -19,4 +19,5 @@ run_chunk(
         flip_tta=snakemake.params.flip_tta,
     ),
     stage="segment",
+    record=snakemake.output.record,
 )

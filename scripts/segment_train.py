@@ -1,16 +1,16 @@
 # Rule train_segment: Snakemake's objects to the library, nothing else (subjects excluded by an
 # expected data problem are left out, cine2lge.exclusion).
-from cine2lge.exclusion import keep_analysed
+from cine2lge.chunks import analysed_reads
 from cine2lge.logs import to_file
 from cine2lge.segment.train import train_segmenter
 
 params, inputs = snakemake.params, snakemake.input
 with to_file(snakemake.log[0]):
-    train = keep_analysed(params.train_subjects, inputs.train_status, inputs.train)
-    val = keep_analysed(params.val_subjects, inputs.val_status, inputs.val)
+    train = analysed_reads(params.train_subjects, inputs.records, params.reads)
+    val = analysed_reads(params.val_subjects, inputs.records, params.reads)
     train_segmenter(
-        train_paired=dict(zip(*train, strict=True)),
-        val_paired=dict(zip(*val, strict=True)),
+        train_paired=dict(zip(train[0], train[1]["paired"], strict=True)),
+        val_paired=dict(zip(val[0], val[1]["paired"], strict=True)),
         schemes=params.schemes,
         section=params.section,
         grid_size=params.grid_size,

@@ -125,3 +125,19 @@ def test_nobody_excluded_gives_a_header_only_table(tmp_path):
     _, _, a = stage(tmp_path, "ingest", lambda: None)
     exclusion.write_exclusions([a], tmp_path / "exclusions.tsv")
     assert (tmp_path / "exclusions.tsv").read_text() == "\t".join(EXCLUSION_COLUMNS) + "\n"
+
+
+def test_statuses_given_as_records_by_subject():
+    # Cohort rules read statuses from chunk records (cine2lge.chunks.final_statuses).
+    statuses = {
+        "S01": {"subject": "S01", "status": "analysed", "stage": "quantify"},
+        "S02": {"subject": "S02", "status": "excluded", "stage": "ingest"},
+    }
+    kept, paths = exclusion.keep_analysed(["S02", "S01"], statuses, ["b.tsv", "a.tsv"])
+    assert kept == ["S01"] and paths == ["a.tsv"]
+    counts = exclusion.split_counts({"S01": "test", "S02": "test"}, statuses, ["test"])
+    assert counts == {"test": (1, 1)}
+    table = exclusion.exclusion_table(statuses.values())
+    assert table["subject"].tolist() == ["S02"]
+    with pytest.raises(ValueError, match="no status record"):
+        exclusion.analysed(["S03"], statuses)

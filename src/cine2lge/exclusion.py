@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -168,45 +168,58 @@ def stage_arguments(smk, stage: str, directories: Sequence[str] = ()) -> dict:
     }
 
 
-def analysed(subjects: Sequence[str], status_paths: Sequence[str | Path]) -> list[str]:
-    """The subjects (in order) whose status record says analysed; the statuses align."""
-    if len(subjects) != len(status_paths):
-        raise ValueError(f"{len(subjects)} subjects but {len(status_paths)} status files")
+def status_records(subjects: Sequence[str], statuses) -> list[dict]:
+    """Each subject's status record: `statuses` is either status files aligned with `subjects`
+    or {subject: record} (the records of chunk records, cine2lge.chunks.read_statuses)."""
+    if isinstance(statuses, Mapping):
+        missing = [subject for subject in subjects if subject not in statuses]
+        if missing:
+            raise ValueError(f"no status record of {len(missing)} subject(s): {missing[:5]}")
+        return [statuses[subject] for subject in subjects]
+    if len(subjects) != len(statuses):
+        raise ValueError(f"{len(subjects)} subjects but {len(statuses)} status files")
+    return [read_status(path) for path in statuses]
+
+
+def analysed(subjects: Sequence[str], statuses) -> list[str]:
+    """The subjects (in order) whose status record says analysed (statuses: status_records)."""
     kept = [
         subject
-        for subject, path in zip(subjects, status_paths, strict=True)
-        if read_status(path)["status"] == ANALYSED
+        for subject, record in zip(subjects, status_records(subjects, statuses), strict=True)
+        if record["status"] == ANALYSED
     ]
     if len(kept) < len(subjects):
         log.info("%d of %d subjects analysed; the others are excluded", len(kept), len(subjects))
     return kept
 
 
-def keep_analysed(subjects: Sequence[str], status_paths, *aligned: Sequence) -> tuple:
-    """(analysed subjects, each of `aligned` limited to them): lists aligned with `subjects`."""
-    keep = set(analysed(subjects, status_paths))
+def keep_analysed(subjects: Sequence[str], statuses, *aligned: Sequence) -> tuple:
+    """(analysed subjects, each of `aligned` limited to them): lists aligned with `subjects`
+    (statuses: status_records)."""
+    keep = set(analysed(subjects, statuses))
     mask = [s in keep for s in subjects]
     return ([s for s, m in zip(subjects, mask, strict=True) if m],) + tuple(
         [x for x, m in zip(values, mask, strict=True) if m] for values in aligned
     )
 
 
-def exclusion_table(status_paths: Iterable[str | Path]) -> pd.DataFrame:
+def exclusion_table(statuses: Iterable) -> pd.DataFrame:
     """One row per excluded subject (columns EXCLUSION_COLUMNS), in the order first met; a
-    record passed on by later stages is listed once, at the stage that excluded it."""
+    record passed on by later stages is listed once, at the stage that excluded it. `statuses`:
+    status files or status records."""
     rows = {}
-    for path in status_paths:
-        record = read_status(path)
+    for status in statuses:
+        record = status if isinstance(status, Mapping) else read_status(status)
         if record["status"] == EXCLUDED:
             rows.setdefault(record["subject"], {c: record.get(c, "") for c in EXCLUSION_COLUMNS})
     return pd.DataFrame(list(rows.values()), columns=EXCLUSION_COLUMNS)
 
 
-def write_exclusions(status_paths: Iterable[str | Path], out_path: str | Path) -> pd.DataFrame:
-    """results/tables/exclusions.tsv: header only when nobody is excluded."""
+def write_exclusions(statuses: Iterable, out_path: str | Path) -> pd.DataFrame:
+    """results/tables/exclusions.tsv (exclusion_table): header only when nobody is excluded."""
     from cine2lge.io import atomic_path
 
-    table = exclusion_table(status_paths)
+    table = exclusion_table(statuses)
     with atomic_path(out_path) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
     log.info("%d subject(s) excluded", len(table))
@@ -214,12 +227,14 @@ def write_exclusions(status_paths: Iterable[str | Path], out_path: str | Path) -
 
 
 def split_counts(
-    split_of: dict[str, str], status_paths: Sequence[str | Path], splits: Sequence[str]
+    split_of: dict[str, str], statuses, splits: Sequence[str]
 ) -> dict[str, tuple[int, int]]:
-    """{split: (analysed, excluded)} over the subjects of `split_of` (statuses aligned)."""
+    """{split: (analysed, excluded)} over the subjects of `split_of` (statuses: status_records,
+    files aligned with split_of's keys or {subject: record})."""
     counts = {split: [0, 0] for split in splits}
-    for subject, path in zip(split_of, status_paths, strict=True):
+    subjects = list(split_of)
+    for subject, record in zip(subjects, status_records(subjects, statuses), strict=True):
         split = split_of[subject]
         if split in counts:
-            counts[split][read_status(path)["status"] == EXCLUDED] += 1
+            counts[split][record["status"] == EXCLUDED] += 1
     return {split: (a, e) for split, (a, e) in counts.items()}

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cine2lge.exclusion import ANALYSED, write_status
+from cine2lge.chunks import SubjectJob, write_record
+from cine2lge.exclusion import ANALYSED, read_status, write_status
 
 from .rings import lge_image, ring, sector
 from .test_subject import geometry
@@ -43,6 +44,21 @@ def write_inputs(workdir: Path, subject: str, with_prediction: bool) -> None:
         )
 
 
+def write_chunk_record(workdir: Path, chunk_rule: str, stage: str, subjects: list[str]) -> None:
+    """The record of an upstream chunk job (cine2lge.chunks): the declared input of the quantify
+    chunk, written after the statuses of its subjects."""
+    statuses = [f"results/{stage}/{s}/status.json" for s in subjects]
+    write_record(
+        workdir / "results" / "chunks" / f"{chunk_rule}.json",
+        stage,
+        [
+            SubjectJob(subject=s, output={"status": p})
+            for s, p in zip(subjects, statuses, strict=True)
+        ],
+        [read_status(workdir / p) for p in statuses],
+    )
+
+
 @pytest.mark.slow
 def test_rules_write_subject_and_cohort_tables(repo, tmp_path):
     shutil.copytree(repo / "config", tmp_path / "config")
@@ -51,6 +67,10 @@ def test_rules_write_subject_and_cohort_tables(repo, tmp_path):
     sheet.to_csv(tmp_path / "config/subjects.tsv", sep="\t", index=False)
     write_inputs(tmp_path, "demo0001", with_prediction=False)
     write_inputs(tmp_path, "demo0002", with_prediction=True)
+    write_chunk_record(
+        tmp_path, "preprocess_subject_chunk0000", "preprocess", ["demo0001", "demo0002"]
+    )
+    write_chunk_record(tmp_path, "predict_subject_chunk0000", "model", ["demo0002"])
     command = [str(BIN / "snakemake"), "-s", str(repo / "Snakefile"), "-d", str(tmp_path), "-c1"]
     # quantify_lesions: the stage token; quantify_lesions_chunk0000: both subjects (one chunk).
     command += [

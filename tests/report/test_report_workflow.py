@@ -31,8 +31,31 @@ def workflow_dir(root, repo, readers_sheets=()):
     os.symlink(repo / "workflow", root / "workflow")
     (root / "Snakefile").write_text(
         'include: "workflow/rules/common.smk"\ninclude: "workflow/rules/report.smk"\n'
+        + SIMULATED_CHUNK_RECORDS
     )
     return root
+
+
+# The report rules' inputs: the chunk records of the per-subject stages (cine2lge.chunks), here
+# made from the simulated status records (tests/report/conftest.py) by one more rule.
+SIMULATED_CHUNK_RECORDS = """
+
+rule simulated_chunk_records:
+    output:
+        ALL_RECORDS,
+    run:
+        from cine2lge.chunks import SubjectJob, write_record
+        from cine2lge.exclusion import read_status
+
+        for stage, chunks in STAGE_CHUNKS.items():
+            for name, members in chunks.items():
+                jobs = [
+                    SubjectJob(subject=s, output={"status": status_of(stage, s)})
+                    for s in members
+                ]
+                statuses = [read_status(job.output["status"]) for job in jobs]
+                write_record(f"{CHUNK_RECORDS}/{name}.json", stage, jobs, statuses)
+"""
 
 
 def snakemake(root, *args):

@@ -1,9 +1,14 @@
 # Shared setup: configuration and subject sheet, validated before any job runs.
+import os
 from pathlib import Path
 
+from snakemake import __version__ as SNAKEMAKE_VERSION
+from snakemake.dag import DAG
+from snakemake.exceptions import ChildIOException
 from snakemake.utils import min_version, validate
 
 from cine2lge.chunks import chunk_subjects, indexed
+from cine2lge.dag import nested_output
 from cine2lge.dicom.outputs import subjects_by_roles
 from cine2lge.phantom.cohort import demo_sheet
 from cine2lge.sheet import read_sheet, validate_sheet
@@ -31,8 +36,12 @@ SUBJECTS = list(ROWS)
 DEMO_ROOT = "results/demo"
 
 
+# Global constraints come before any rule: each one declared later is applied to every rule
+# defined so far (output by output), which for the hundreds of chunk rules of a large cohort
+# costs seconds. {chunk}: the inference and similarity chunks (model.smk, report.smk).
 wildcard_constraints:
     subject="[A-Za-z0-9_-]+",
+    chunk="chunk[0-9]+",
 
 
 def subjects_in(*splits):
@@ -117,6 +126,25 @@ def exact_outputs(name):
     rule_.get_wildcards = get_wildcards
 
 
+def check_directory_outputs(dag):
+    """Snakemake 9's DAG.check_directory_outputs (no output inside another job's output) on
+    strings instead of pathlib (cine2lge.dag): the same check, ~9 s CPU less of the DAG build of
+    10,000 subjects."""
+    found = nested_output(
+        ((f, job) for job in dag.jobs for f in job.output), os.getcwd()
+    )
+    if found is not None:
+        (parent, parent_job), (child, child_job) = found
+        raise ChildIOException(
+            parent=(Path("/", *parent), parent_job),
+            child=(Path("/", *child), child_job),
+        )
+
+
+if SNAKEMAKE_VERSION.startswith("9."):
+    DAG.check_directory_outputs = check_directory_outputs
+
+
 def chunked(subjects, size):
     """{"chunk0000": first `size` subjects, ...}: fixed by order, so subjects added at the end
     keep earlier chunks (and their outputs) valid."""
@@ -124,15 +152,69 @@ def chunked(subjects, size):
 
 
 # Expected data problems exclude a subject instead of failing its job (cine2lge.exclusion): each
-# per-subject rule writes results/<stage>/<subject>/status.json, takes its upstream statuses as
-# input `upstream` and passes an exclusion on; cohort rules read statuses and keep the analysed.
+# per-subject rule writes results/<stage>/<subject>/status.json, reads its upstream statuses
+# (params each[subject]["upstream"]) and passes an exclusion on; cohort rules read statuses (from
+# chunk records, below) and keep the analysed.
 def status_of(stage, subject):
     """Status record of one subject's stage (ingest, preprocess, segment, model, quantify)."""
     return f"results/{stage}/{subject}/status.json"
 
 
-def statuses(stage, subjects):
-    return [status_of(stage, s) for s in subjects]
+# Each chunk job of these stages also writes its chunk's record, results/chunks/<chunk rule>.json
+# (cine2lge.chunks.write_record): its subjects' status records, written after all of their
+# outputs. Cohort rules take the records of their subjects' chunks as input, one file per chunk
+# instead of several per subject (the DAG of large cohorts builds faster), and read the
+# per-subject files from path patterns (params.reads; cine2lge.chunks.analysed_reads).
+CHUNK_RECORDS = "results/chunks"
+
+
+def stage_chunks(stage_rule, subjects):
+    """{<stage rule>_chunkNNNN, the name of a chunk rule: its subjects} of a chunked stage."""
+    return {f"{stage_rule}_{c}": members for c, members in chunks_of(subjects).items()}
+
+
+# {stage: {chunk rule: subjects}} of the chunked stages with status records, decided by the sheet
+# and config alone: here, not in the stage files, so that a workflow of the report rules alone
+# knows the records too. The stage files define these chunk rules (chunk_record checks).
+STAGE_CHUNKS = {
+    "ingest": {
+        name: members
+        for roles, role_subjects in subjects_by_roles(ROWS).items()
+        for name, members in stage_chunks(
+            "ingest_" + "_".join(roles), role_subjects
+        ).items()
+    },
+    "preprocess": stage_chunks("preprocess_subject", SUBJECTS),
+    "segment": stage_chunks("segment_subject", SEGMENT_SUBJECTS),
+    "model": stage_chunks("predict_subject", MODEL_SUBJECTS),
+    "quantify": stage_chunks("quantify_lesions", QUANTIFY_SUBJECTS),
+}
+# {stage: {subject: the record of its chunk}}
+RECORD_OF = {
+    stage: {
+        s: f"{CHUNK_RECORDS}/{name}.json"
+        for name, members in chunks.items()
+        for s in members
+    }
+    for stage, chunks in STAGE_CHUNKS.items()
+}
+
+
+def chunk_record(stage, chunk_rule, subjects):
+    """The record (output `record`) of chunk rule `chunk_rule`, a chunk of `subjects` of stage
+    `stage`: RECORD_OF's."""
+    path = f"{CHUNK_RECORDS}/{chunk_rule}.json"
+    if any(RECORD_OF[stage][s] != path for s in subjects):
+        raise ValueError(
+            f"{chunk_rule}: its subjects' records differ from RECORD_OF[{stage!r}]"
+        )
+    return path
+
+
+def records(stage, subjects):
+    """The records of the chunks of `stage` that hold `subjects` (each once)."""
+    of = RECORD_OF[stage]
+    return list(dict.fromkeys(of[s] for s in subjects))
 
 
 def statuses_of_subject(subject, stages):
@@ -140,19 +222,34 @@ def statuses_of_subject(subject, stages):
 
 
 def quantify_upstream(subject):
-    """Status files of the stages whose outputs quantify_lesions reads for `subject`
-    (QUANTIFY and PREDICTED_MASKS_OF: quantify.smk)."""
+    """The stages whose outputs quantify_lesions reads for `subject` (QUANTIFY and
+    PREDICTED_MASKS_OF: quantify.smk)."""
     stages = ["preprocess"]
     if ROWS[subject]["split"] in QUANTIFY["model_splits"]:
         stages.append("model")
     if PREDICTED_MASKS_OF[subject]:
         stages.append("segment")
-    return statuses_of_subject(subject, stages)
+    return stages
 
 
-def final_statuses(subjects):
-    """Each subject's last status record (FINAL_STATUS: report.smk)."""
-    return [FINAL_STATUS[s] for s in subjects]
+# A chunk rule's input `upstream`: the records of the upstream chunks of its subjects (written
+# after all of their outputs); each subject's upstream status files are its params
+# each[subject]["upstream"] (cine2lge.chunks.subject_jobs).
+def upstream_records(subjects, stages_of):
+    """The records of the chunks of stages_of(subject) that hold each of `subjects` (once)."""
+    return list(
+        dict.fromkeys(RECORD_OF[st][s] for s in subjects for st in stages_of(s))
+    )
+
+
+def final_records(subjects, *stages):
+    """The records a cohort rule takes as input when it reads files of `stages` for
+    `subjects`, each once: those of the chunks of these stages and of each subject's last stage
+    (FINAL_STAGE in report.smk), whose status carries any exclusion of an earlier stage
+    (cine2lge.chunks.final_statuses)."""
+    paths = [RECORD_OF[stage][s] for stage in stages for s in subjects]
+    paths += [RECORD_OF[FINAL_STAGE[s]][s] for s in subjects]
+    return list(dict.fromkeys(paths))
 
 
 def split_param(wc):
@@ -210,10 +307,9 @@ def preprocess_outputs(subject):
 # (model.smk)
 # Per-subject outputs on the cine grid, one job per chunk of `subjects_per_job` model subjects
 # (cine2lge.chunks; independent of the inference chunks, MODEL_CHUNKS).
-def predict_subject_files(subject):
+def predict_subject_outputs(subject):
     root = f"results/model/{subject}"
-    inputs = {"upstream": status_of("preprocess", subject)}
-    outputs = {
+    return {
         "prediction": f"{root}/prediction.npz",
         "lgelike": f"{root}/lgelike.nii.gz",
         "enhancement_prob": f"{root}/enhancement_prob.nii.gz",
@@ -221,7 +317,6 @@ def predict_subject_files(subject):
         "dicom": directory(f"{root}/lgelike_dicom"),
         "status": f"{root}/status.json",
     }
-    return inputs, outputs
 
 
 # (quantify.smk)

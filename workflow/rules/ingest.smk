@@ -40,6 +40,7 @@ for _roles, _members in SUBJECTS_BY_ROLES.items():
                         for s in _chunk_members
                     ]
                 ),
+                record=chunk_record("ingest", f"{_name}_{_chunk}", _chunk_members),
             log:
                 **indexed([{"log": f"logs/ingest/{s}.log"} for s in _chunk_members]),
             benchmark:
@@ -71,8 +72,7 @@ for _roles, _members in SUBJECTS_BY_ROLES.items():
 
 rule ingest_qc_table:
     input:
-        qc=[f"{INGEST}/{s}/qc.json" for s in SUBJECTS],
-        status=statuses("ingest", SUBJECTS),
+        records=records("ingest", SUBJECTS),
     output:
         report(
             f"{INGEST}/qc.tsv",
@@ -90,6 +90,7 @@ rule ingest_qc_table:
         runtime=5,
     params:
         subjects=SUBJECTS,
+        reads={"qc": f"{INGEST}/{{subject}}/qc.json"},
     script:
         "../../scripts/ingest_qc_table.py"
 

@@ -23,10 +23,6 @@ MODEL_CHUNKS = chunked(MODEL_SUBJECTS, MODEL["subjects_per_chunk"])
 CHUNK_OF = {s: chunk for chunk, members in MODEL_CHUNKS.items() for s in members}
 
 
-wildcard_constraints:
-    chunk="chunk[0-9]+",
-
-
 # Job resources (and the init_weights path, an input) are no params: a params change reruns the
 # job, and a memory request must not retrain. The trainers fingerprint what their weights depend
 # on (cine2lge.training), so a rerun with the same data and settings only re-exports.
@@ -75,10 +71,7 @@ rule predict_chunk:
         weights=MODEL_WEIGHTS,
         sha256=f"{MODEL_WEIGHTS}.sha256",
         probability=PROBABILITY_INPUT,
-        paired=lambda wc: expand(
-            "results/preprocess/{subject}/paired.npz", subject=MODEL_CHUNKS[wc.chunk]
-        ),
-        status=lambda wc: statuses("preprocess", MODEL_CHUNKS[wc.chunk]),
+        records=lambda wc: records("preprocess", MODEL_CHUNKS[wc.chunk]),
     output:
         "results/model/chunks/{chunk}.npz",
     log:
@@ -94,6 +87,7 @@ rule predict_chunk:
         runtime=MODEL["predict"]["runtime_min"],
     params:
         subjects=lambda wc: MODEL_CHUNKS[wc.chunk],
+        reads={"paired": "results/preprocess/{subject}/paired.npz"},
         model={
             "enhancement_classes": MODEL["enhancement_classes"],
             "extra_conditions": MODEL.get("extra_conditions", []),
@@ -112,13 +106,14 @@ for _chunk, _members in chunks_of(MODEL_SUBJECTS).items():
         name:
             f"predict_subject_{_chunk}"
         input:
-            **indexed([predict_subject_files(s)[0] for s in _members]),
+            upstream=records("preprocess", _members),
             inference=sorted(
                 {f"results/model/chunks/{CHUNK_OF[s]}.npz" for s in _members}
             ),
             token=stage_token("predict_subject"),
         output:
-            **indexed([predict_subject_files(s)[1] for s in _members]),
+            **indexed([predict_subject_outputs(s) for s in _members]),
+            record=chunk_record("model", f"predict_subject_{_chunk}", _members),
         log:
             **indexed([{"log": f"logs/model/{s}.log"} for s in _members]),
         benchmark:
@@ -134,11 +129,12 @@ for _chunk, _members in chunks_of(MODEL_SUBJECTS).items():
                 s: {
                     "split": ROWS[s]["split"],
                     "inference": f"results/model/chunks/{CHUNK_OF[s]}.npz",
+                    "upstream": status_of("preprocess", s),
                 }
                 for s in _members
             },
-            # Read by the job; the declared inputs are the preprocess status records (and the
-            # inference chunks).
+            # Read by the job; the declared inputs are the records of the preprocess chunks (and
+            # the inference chunks).
             reads={
                 "paired": "results/preprocess/{subject}/paired.npz",
                 "geometry": "results/preprocess/{subject}/geometry.json",

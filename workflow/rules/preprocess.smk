@@ -22,7 +22,7 @@ DATASET_SUBJECTS = {
 
 PREPROCESS_CHUNKS = chunks_of(SUBJECTS)
 # Upstream files a chunk job reads (cine2lge.chunks.subject_jobs: its declared inputs are the
-# subjects' ingest status records, written after every other ingest output).
+# records of its subjects' ingest chunks, written after every other ingest output).
 PREPROCESS_READS = {
     role: f"{INGEST}/{{subject}}/{role}.nii.gz"
     for role in ("cine", "lge", "labels", "t2")
@@ -35,10 +35,11 @@ for _chunk, _members in PREPROCESS_CHUNKS.items():
         name:
             f"preprocess_subject_{_chunk}"
         input:
-            **indexed([{"upstream": status_of("ingest", s)} for s in _members]),
+            upstream=records("ingest", _members),
             token=stage_token("preprocess_subject"),
         output:
             **indexed([preprocess_outputs(s) for s in _members]),
+            record=chunk_record("preprocess", f"preprocess_subject_{_chunk}", _members),
         log:
             **indexed([{"log": f"logs/preprocess/{s}.log"} for s in _members]),
         benchmark:
@@ -57,6 +58,7 @@ for _chunk, _members in PREPROCESS_CHUNKS.items():
                         "myocardium"
                     ],
                     "reads": list(PREPROCESS_INPUTS[s]),
+                    "upstream": status_of("ingest", s),
                 }
                 for s in _members
             },
@@ -70,10 +72,7 @@ for _chunk, _members in PREPROCESS_CHUNKS.items():
 
 rule dataset:
     input:
-        paired=lambda wc: expand(
-            f"{PREPROCESS}/{{subject}}/paired.npz", subject=DATASET_SUBJECTS[wc.split]
-        ),
-        status=lambda wc: statuses("preprocess", DATASET_SUBJECTS[wc.split]),
+        records=lambda wc: records("preprocess", DATASET_SUBJECTS[wc.split]),
     output:
         directory("results/dataset/{split}"),
     log:
@@ -96,6 +95,7 @@ rule dataset:
             }
             for s in DATASET_SUBJECTS[wc.split]
         ],
+        reads={"paired": f"{PREPROCESS}/{{subject}}/paired.npz"},
     script:
         "../../scripts/dataset.py"
 

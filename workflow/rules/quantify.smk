@@ -29,8 +29,8 @@ PREDICTED_MASKS_OF = {
 }
 
 
-# Files a chunk job reads (cine2lge.chunks.subject_jobs); its declared inputs are the subjects'
-# upstream status records (preprocess; model and segment where used), written last upstream.
+# Files a chunk job reads (cine2lge.chunks.subject_jobs); its declared inputs are the records of
+# its subjects' upstream chunks (preprocess; model and segment where used), written last upstream.
 QUANTIFY_READS = {
     "paired": "results/preprocess/{subject}/paired.npz",
     "geometry": "results/preprocess/{subject}/geometry.json",
@@ -46,7 +46,7 @@ for _chunk, _members in chunks_of(QUANTIFY_SUBJECTS).items():
         name:
             f"quantify_lesions_{_chunk}"
         input:
-            **indexed([{"upstream": quantify_upstream(s)} for s in _members]),
+            upstream=upstream_records(_members, quantify_upstream),
             learned=(
                 [LEARNED_WEIGHTS, f"{LEARNED_WEIGHTS}.sha256"]
                 if LEARNED_WEIGHTS
@@ -55,6 +55,7 @@ for _chunk, _members in chunks_of(QUANTIFY_SUBJECTS).items():
             token=stage_token("quantify_lesions"),
         output:
             **indexed([quantify_outputs(s) for s in _members]),
+            record=chunk_record("quantify", f"quantify_lesions_{_chunk}", _members),
         log:
             **indexed([{"log": f"logs/quantify/{s}.log"} for s in _members]),
         benchmark:
@@ -71,6 +72,7 @@ for _chunk, _members in chunks_of(QUANTIFY_SUBJECTS).items():
                     "split": ROWS[s]["split"],
                     "scheme": ROWS[s]["label_scheme"],
                     "reads": quantify_reads(s),
+                    "upstream": statuses_of_subject(s, quantify_upstream(s)),
                 }
                 for s in _members
             },
@@ -85,10 +87,7 @@ for _chunk, _members in chunks_of(QUANTIFY_SUBJECTS).items():
 
 rule quantify_cohort:
     input:
-        tables=expand(
-            "results/quantify/{subject}/lesions.tsv", subject=QUANTIFY_SUBJECTS
-        ),
-        status=statuses("quantify", QUANTIFY_SUBJECTS),
+        records=records("quantify", QUANTIFY_SUBJECTS),
     output:
         "results/tables/lesions.tsv",
     log:
@@ -102,6 +101,7 @@ rule quantify_cohort:
         runtime=5,
     params:
         subjects=QUANTIFY_SUBJECTS,
+        reads={"tables": "results/quantify/{subject}/lesions.tsv"},
     script:
         "../../scripts/quantify_collect.py"
 

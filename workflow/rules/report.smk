@@ -20,9 +20,10 @@ SIDECARS = {
 }
 
 
-# The last status record of each subject (cine2lge.exclusion): it carries any exclusion of an
-# earlier stage, so a subject is analysed when its final status says so. Report tables and figures
-# are built from the analysed subjects; results/tables/exclusions.tsv lists the others.
+# The last stage of each subject (cine2lge.chunks.STAGE_ORDER): its status record carries any
+# exclusion of an earlier stage, so a subject is analysed when its final status says so. Report
+# tables and figures are built from the analysed subjects (the records of their chunks:
+# common.smk, final_records); results/tables/exclusions.tsv lists the others.
 _QUANTIFIED, _MODELLED = set(QUANTIFY_SUBJECTS), set(MODEL_SUBJECTS)
 _STAGES_OF = {
     s: ["ingest", "preprocess"]
@@ -31,11 +32,12 @@ _STAGES_OF = {
     + (["quantify"] if s in _QUANTIFIED else [])
     for s in SUBJECTS
 }
-FINAL_STATUS = {s: status_of(stages[-1], s) for s, stages in _STAGES_OF.items()}
-# Every status record (a labelled subject's segment status is not upstream of its quantify one).
-ALL_STATUSES = [
-    status_of(stage, s) for s, stages in _STAGES_OF.items() for stage in stages
-]
+FINAL_STAGE = {s: stages[-1] for s, stages in _STAGES_OF.items()}
+# Every chunk record, of every stage (a labelled subject's segment status is not upstream of its
+# quantify one).
+ALL_RECORDS = list(
+    dict.fromkeys(path for of in RECORD_OF.values() for path in of.values())
+)
 
 
 # Image similarity is computed for chunks of `subjects_per_job` report subjects (sorted, like the
@@ -45,15 +47,7 @@ SIMILARITY_CHUNKS = chunks_of(REPORT_SUBJECTS)
 
 rule report_similarity_chunk:
     input:
-        paired=lambda wc: expand(
-            "results/preprocess/{subject}/paired.npz",
-            subject=SIMILARITY_CHUNKS[wc.chunk],
-        ),
-        prediction=lambda wc: expand(
-            "results/model/{subject}/prediction.npz",
-            subject=SIMILARITY_CHUNKS[wc.chunk],
-        ),
-        status=lambda wc: final_statuses(SIMILARITY_CHUNKS[wc.chunk]),
+        records=lambda wc: final_records(SIMILARITY_CHUNKS[wc.chunk], "model"),
     output:
         "results/report/similarity/{chunk}.tsv",
     log:
@@ -67,6 +61,10 @@ rule report_similarity_chunk:
         runtime=10,
     params:
         subjects=lambda wc: SIMILARITY_CHUNKS[wc.chunk],
+        reads={
+            "paired": "results/preprocess/{subject}/paired.npz",
+            "prediction": "results/model/{subject}/prediction.npz",
+        },
         myocardium_labels=lambda wc: {
             s: config["label_schemes"][ROWS[s].get("label_scheme") or "demo"][
                 "myocardium"
@@ -123,13 +121,7 @@ rule report_agreement:
 rule report_roc:
     input:
         lesions="results/tables/lesions.tsv",
-        probabilities=expand(
-            "results/model/{subject}/slice_probability.tsv", subject=REPORT_SUBJECTS
-        ),
-        paired=expand(
-            "results/preprocess/{subject}/paired.npz", subject=REPORT_SUBJECTS
-        ),
-        status=final_statuses(REPORT_SUBJECTS),
+        records=final_records(REPORT_SUBJECTS, "model"),
     output:
         roc="results/tables/roc.tsv",
         roc_curve="results/tables/roc_curve.tsv",
@@ -145,6 +137,10 @@ rule report_roc:
         runtime=15,
     params:
         subjects=REPORT_SUBJECTS,
+        reads={
+            "probabilities": "results/model/{subject}/slice_probability.tsv",
+            "paired": "results/preprocess/{subject}/paired.npz",
+        },
         split_of=SPLIT_OF,
         settings=REPORT,
     script:
@@ -153,9 +149,7 @@ rule report_roc:
 
 rule report_cohort:
     input:
-        sidecars=[path for paths in SIDECARS.values() for path in paths],
-        paired=expand("results/preprocess/{subject}/paired.npz", subject=SUBJECTS),
-        status=final_statuses(SUBJECTS),
+        records=final_records(SUBJECTS, "ingest"),
     output:
         report(
             "results/tables/table1.tsv",
@@ -173,6 +167,7 @@ rule report_cohort:
         runtime=10,
     params:
         subjects=SUBJECTS,
+        reads={"paired": "results/preprocess/{subject}/paired.npz"},
         rows={s: {"split": ROWS[s]["split"], "site": ROWS[s]["site"]} for s in SUBJECTS},
         sidecars=SIDECARS,
         split_order=SPLIT_ORDER,
@@ -185,7 +180,7 @@ rule report_summary:
         agreement="results/tables/agreement.tsv",
         roc="results/tables/roc.tsv",
         similarity="results/tables/similarity.tsv",
-        status=final_statuses(REPORT_SUBJECTS),
+        records=final_records(REPORT_SUBJECTS),
     output:
         report(
             "results/tables/summary.tsv",
@@ -273,13 +268,7 @@ rule report_figures:
 rule report_panels:
     input:
         similarity="results/tables/similarity_slices.tsv",
-        paired=lambda wc: expand(
-            "results/preprocess/{subject}/paired.npz", subject=SPLIT_SUBJECTS[wc.split]
-        ),
-        prediction=lambda wc: expand(
-            "results/model/{subject}/prediction.npz", subject=SPLIT_SUBJECTS[wc.split]
-        ),
-        status=lambda wc: final_statuses(SPLIT_SUBJECTS[wc.split]),
+        records=lambda wc: final_records(SPLIT_SUBJECTS[wc.split], "model"),
         lesions="results/tables/lesions.tsv",
     output:
         report(
@@ -300,6 +289,10 @@ rule report_panels:
         runtime=10,
     params:
         subjects=lambda wc: SPLIT_SUBJECTS[wc.split],
+        reads={
+            "paired": "results/preprocess/{subject}/paired.npz",
+            "prediction": "results/model/{subject}/prediction.npz",
+        },
         # Label values outlined on the real LGE (the subject's scheme's lesion classes).
         enhancement_labels=lambda wc: {
             s: lesion_labels(s) for s in SPLIT_SUBJECTS[wc.split]
@@ -310,13 +303,7 @@ rule report_panels:
 
 rule reader_package:
     input:
-        paired=expand(
-            "results/preprocess/{subject}/paired.npz", subject=REPORT_SUBJECTS
-        ),
-        prediction=expand(
-            "results/model/{subject}/prediction.npz", subject=REPORT_SUBJECTS
-        ),
-        status=final_statuses(REPORT_SUBJECTS),
+        records=final_records(REPORT_SUBJECTS, "model"),
     output:
         package=directory("results/readers/package"),
         key="results/readers/answer_key.tsv",
@@ -331,6 +318,10 @@ rule reader_package:
         runtime=10,
     params:
         subjects=REPORT_SUBJECTS,
+        reads={
+            "paired": "results/preprocess/{subject}/paired.npz",
+            "prediction": "results/model/{subject}/prediction.npz",
+        },
         settings=READERS,
     script:
         "../../scripts/reader_package.py"
@@ -367,7 +358,7 @@ rule reader_analysis:
 # when nobody is excluded).
 rule exclusions:
     input:
-        ALL_STATUSES,
+        records=ALL_RECORDS,
     output:
         report(
             "results/tables/exclusions.tsv",
@@ -383,6 +374,8 @@ rule exclusions:
     resources:
         mem_mb=lambda wc, attempt: 500 * attempt,
         runtime=5,
+    params:
+        subjects=SUBJECTS,
     script:
         "../../scripts/report_exclusions.py"
 

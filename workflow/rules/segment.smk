@@ -32,14 +32,7 @@ SEGMENT_SCHEMES = {
 
 rule train_segment:
     input:
-        train=expand(
-            "results/preprocess/{subject}/paired.npz", subject=SEGMENT_TRAIN_SUBJECTS
-        ),
-        val=expand(
-            "results/preprocess/{subject}/paired.npz", subject=SEGMENT_VAL_SUBJECTS
-        ),
-        train_status=statuses("preprocess", SEGMENT_TRAIN_SUBJECTS),
-        val_status=statuses("preprocess", SEGMENT_VAL_SUBJECTS),
+        records=records("preprocess", SEGMENT_TRAIN_SUBJECTS + SEGMENT_VAL_SUBJECTS),
         init=init_weights_input(SEGMENT),
     output:
         weights=SEGMENT_TRAINED,
@@ -61,6 +54,7 @@ rule train_segment:
         checkpoints="results/segment/train/checkpoints",
         train_subjects=SEGMENT_TRAIN_SUBJECTS,
         val_subjects=SEGMENT_VAL_SUBJECTS,
+        reads={"paired": "results/preprocess/{subject}/paired.npz"},
         schemes={
             s: SEGMENT_SCHEMES[s]
             for s in SEGMENT_TRAIN_SUBJECTS + SEGMENT_VAL_SUBJECTS
@@ -87,7 +81,7 @@ for _chunk, _members in chunks_of(SEGMENT_SUBJECTS).items():
         name:
             f"segment_subject_{_chunk}"
         input:
-            **indexed([{"upstream": status_of("preprocess", s)} for s in _members]),
+            upstream=records("preprocess", _members),
             weights=SEGMENT_WEIGHTS,
             sha256=f"{SEGMENT_WEIGHTS}.sha256",
             token=stage_token("segment_subject"),
@@ -102,6 +96,7 @@ for _chunk, _members in chunks_of(SEGMENT_SUBJECTS).items():
                     for s in _members
                 ]
             ),
+            record=chunk_record("segment", f"segment_subject_{_chunk}", _members),
         log:
             **indexed([{"log": f"logs/segment/{s}.log"} for s in _members]),
         benchmark:
@@ -114,8 +109,14 @@ for _chunk, _members in chunks_of(SEGMENT_SUBJECTS).items():
             runtime=5 + 2 * len(_members),
         params:
             subjects=_members,
-            each={s: {"split": ROWS[s]["split"]} for s in _members},
-            # Read by the job; the declared inputs are the preprocess status records.
+            each={
+                s: {
+                    "split": ROWS[s]["split"],
+                    "upstream": status_of("preprocess", s),
+                }
+                for s in _members
+            },
+            # Read by the job; the declared inputs are the records of the preprocess chunks.
             reads={"paired": "results/preprocess/{subject}/paired.npz"},
             phase_fraction=SEGMENT["label_phase_fraction"],
             postprocess=SEGMENT["postprocess"],
@@ -130,8 +131,7 @@ for _chunk, _members in chunks_of(SEGMENT_SUBJECTS).items():
 
 rule segment_qc_table:
     input:
-        qc=expand("results/segment/{subject}/qc.tsv", subject=SEGMENT_SUBJECTS),
-        status=statuses("segment", SEGMENT_SUBJECTS),
+        records=records("segment", SEGMENT_SUBJECTS),
     output:
         "results/segment/qc.tsv",
     log:
@@ -145,22 +145,14 @@ rule segment_qc_table:
         runtime=5,
     params:
         subjects=SEGMENT_SUBJECTS,
+        reads={"qc": "results/segment/{subject}/qc.tsv"},
     script:
         "../../scripts/segment_qc_table.py"
 
 
 rule segment_evaluate:
     input:
-        masks=expand(
-            "results/segment/{subject}/masks.npz", subject=SEGMENT_EVAL_SUBJECTS
-        ),
-        paired=expand(
-            "results/preprocess/{subject}/paired.npz", subject=SEGMENT_EVAL_SUBJECTS
-        ),
-        geometry=expand(
-            "results/preprocess/{subject}/geometry.json", subject=SEGMENT_EVAL_SUBJECTS
-        ),
-        status=statuses("segment", SEGMENT_EVAL_SUBJECTS),
+        records=records("segment", SEGMENT_EVAL_SUBJECTS),
     output:
         table="results/segment/evaluation.tsv",
         summary="results/segment/evaluation_summary.tsv",
@@ -175,6 +167,11 @@ rule segment_evaluate:
         runtime=5,
     params:
         subjects=SEGMENT_EVAL_SUBJECTS,
+        reads={
+            "masks": "results/segment/{subject}/masks.npz",
+            "paired": "results/preprocess/{subject}/paired.npz",
+            "geometry": "results/preprocess/{subject}/geometry.json",
+        },
         schemes={s: SEGMENT_SCHEMES[s] for s in SEGMENT_EVAL_SUBJECTS},
         splits={s: ROWS[s]["split"] for s in SEGMENT_EVAL_SUBJECTS},
     script:
