@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cine2lge.exclusion import keep_analysed, run_stage, write_status
+from cine2lge.exclusion import analysed, run_stage, write_status
 
 log = logging.getLogger("cine2lge.chunks")
 
@@ -252,8 +252,6 @@ def analysed_reads(
     """What a cohort rule reads: (its analysed subjects in the given order, {name: each analysed
     subject's path from `patterns`, {subject} filled in}). A subject's status is its final one
     among the chunk records (`final_statuses`)."""
-    kept = keep_analysed(subjects, final_statuses(record_paths))[0]
-    reads = {
-        name: [pattern.replace("{subject}", s) for s in kept] for name, pattern in patterns.items()
-    }
-    return kept, reads
+    kept = analysed(subjects, final_statuses(record_paths))
+    per_subject = [resolve_reads(patterns, s) for s in kept]
+    return kept, {name: [paths[name] for paths in per_subject] for name in patterns}

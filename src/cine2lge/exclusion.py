@@ -170,7 +170,7 @@ def stage_arguments(smk, stage: str, directories: Sequence[str] = ()) -> dict:
 
 def status_records(subjects: Sequence[str], statuses) -> list[dict]:
     """Each subject's status record: `statuses` is either status files aligned with `subjects`
-    or {subject: record} (the records of chunk records, cine2lge.chunks.read_statuses)."""
+    or {subject: record} (from chunk records, cine2lge.chunks.final_statuses)."""
     if isinstance(statuses, Mapping):
         missing = [subject for subject in subjects if subject not in statuses]
         if missing:
