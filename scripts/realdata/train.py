@@ -126,6 +126,8 @@ def run_segmenter_like(
         settings = replace(settings, batch_size=args.batch_size)
     if args.learning_rate:
         settings = replace(settings, learning_rate=args.learning_rate)
+    if args.dice_batch:
+        settings = replace(settings, dice_batch=True)
     if args.augment_translate is not None:
         settings.augment = dict(settings.augment) | {"translate_px": args.augment_translate}
 
@@ -202,7 +204,13 @@ def lge_slices(args, use_mask: bool, image_key: str = "lge") -> LabelledSlices:
             images = npz["condition"][:, 0].astype(np.float32)
             labels, subjects = npz["labels"], [str(s) for s in npz["subjects"]]
         myo, scar = np.isin(labels, [200, 1220, 2221]), labels == 2221
-    inputs = stack_inputs(images, myo if use_mask else None)
+    if use_mask:  # the intensity reference is per subject, as the pipeline applies it
+        inputs = np.empty((len(images), 2, *images.shape[1:]), np.float32)
+        for subject in dict.fromkeys(subjects):
+            rows = np.flatnonzero(np.asarray(subjects) == subject)
+            inputs[rows] = stack_inputs(images[rows], myo[rows], args.reference)
+    else:
+        inputs = stack_inputs(images, None)
     return LabelledSlices(inputs, scar.astype(np.uint8), subjects, list(range(len(subjects))))
 
 
@@ -214,6 +222,7 @@ def scar(args, config, use_mask: bool = True, image_key: str = "lge") -> None:
     spec = ScarSpec(
         image_size=(config["preprocess"]["grid_size"],) * 2,
         in_channels=2 if use_mask else 1,
+        reference=args.reference if use_mask else "none",
         **net,
     )
 
@@ -339,6 +348,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8, help="model: K samples per slice")
     parser.add_argument("--sample-steps", type=int, default=10, help="model: DDIM steps")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--dice-batch", action="store_true", help="segment/scar: Dice over the batch, not per slice"
+    )
+    parser.add_argument(
+        "--reference",
+        default="none",
+        choices=["none", "myocardium_q25"],
+        help="scar: intensity reference of the LGE channel (ScarSpec.reference)",
+    )
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s {args.task}{args.fold} %(message)s"

@@ -13,6 +13,7 @@ from cine2lge.quantify.learned import (
     ScarTrainer,
     learned_scar,
     load_scar_model,
+    referenced,
     scar_probability,
     scar_rows,
     stack_inputs,
@@ -68,6 +69,51 @@ def test_rows_mark_scar_inside_the_myocardium_only():
     assert not (data.classes_nyx.astype(bool) & ~myo).any()
     cine_only = scar_rows("s", images, labels, {"myocardium": [1, 2], "hyperintense": [2]}, False)
     assert cine_only.images_nyx.shape[1] == 1
+
+
+def test_myocardial_reference_puts_normal_myocardium_at_zero_in_every_subject():
+    """Two studies of the same rings whose crop normalisation differs by an offset (as EMIDEC's
+    normal hearts against its infarcts) give the same referenced image."""
+    images, labels = _ring_lge(np.random.default_rng(2), 4)
+    myo = labels >= 1
+    brighter = images + 0.3
+    for image in (images, brighter):
+        shifted = referenced(image, myo, "myocardium_q25")
+        assert np.percentile(shifted[myo], 25) == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_allclose(
+        referenced(brighter, myo, "myocardium_q25"),
+        referenced(images, myo, "myocardium_q25"),
+        atol=1e-5,
+    )
+    np.testing.assert_array_equal(referenced(images, myo, "none"), images)
+    stacked = stack_inputs(brighter, myo, "myocardium_q25")
+    assert stacked.shape == (4, 2, 32, 32) and set(np.unique(stacked[:, 1])) == {0.0, 1.0}
+    with pytest.raises(ValueError, match="needs the myocardium mask"):
+        stack_inputs(images, None, "myocardium_q25")
+    with pytest.raises(ValueError, match="reference 'blood'"):
+        ScarSpec(reference="blood")
+
+
+def test_weights_record_their_reference_and_inference_applies_it(tmp_path):
+    """The spec in the weights' metadata carries the reference, so learned_scar references the
+    image as the network was trained: an offset study gives the same mask."""
+    rng = np.random.default_rng(3)
+    images, labels = _ring_lge(rng, 8)
+    data = scar_rows(
+        "s", images, labels, {"myocardium": [1, 2], "hyperintense": [2]}, True, "myocardium_q25"
+    )
+    settings = SegmentTrainSettings(steps=60, batch_size=8, checkpoint_every=60, augment={})
+    spec = ScarSpec(channels=(8, 16), strides=(2,), image_size=(32, 32), reference="myocardium_q25")
+    trainer = ScarTrainer(spec, settings, data, None, tmp_path / "ck", CPU)
+    trainer.run(progress=False)
+    trainer.export(tmp_path / "ref.safetensors")
+    ckpt.write_sha256(tmp_path / "ref.safetensors")
+    _, loaded = load_scar_model(tmp_path / "ref.safetensors")
+    assert loaded.reference == "myocardium_q25"
+    myo = labels >= 1
+    plain = learned_scar(images, myo, tmp_path / "ref.safetensors")
+    offset = learned_scar(images + 0.25, myo, tmp_path / "ref.safetensors")
+    np.testing.assert_array_equal(plain, offset)
 
 
 def test_trained_network_finds_the_bright_sector_and_nothing_outside(trained):

@@ -151,3 +151,31 @@ def test_initial_weights_of_another_network_are_refused(trained, tmp_path):
         SegmentTrainer(
             wider, settings(), rings(8, 2), None, tmp_path / "ckpt", CPU, init_weights=weights
         )
+
+
+def _false_positive_gradient(trainer) -> float:
+    """Gradient of the loss on a normal slice's false-positive blob (foreground logits) in a
+    batch of 4 slices with scar and 4 without, from a confident network (background p 0.998)."""
+    classes = torch.zeros(8, 1, 64, 64, dtype=torch.int64)
+    classes[:4, 0, 20:28, 20:25] = 1
+    logits = torch.zeros(8, 2, 64, 64)
+    logits[:, 0] = 8.0
+    logits[:, 1, 20:28, 20:25] = 8.5  # the scar, found
+    logits[4:, 1, 40:43, 40:43] = 8.5  # a false positive in each normal slice
+    logits.requires_grad_(True)
+    trainer.loss_function(logits, classes).backward()
+    return logits.grad[4:, 1, 40:43, 40:43].mean().item()
+
+
+def test_batch_dice_penalises_false_positives_in_slices_without_the_class(tmp_path):
+    """Per-slice Dice is flat in a slice without scar (1 - eps / (eps + predicted)), so only
+    cross-entropy acts on its false positives; Dice over the batch pushes them down too."""
+    per_slice, batch = (
+        _false_positive_gradient(
+            SegmentTrainer(
+                SPEC, settings(dice_batch=flag), rings(8, 0), None, tmp_path / f"{flag}", CPU
+            )
+        )
+        for flag in (False, True)
+    )
+    assert per_slice > 0 and batch > 4 * per_slice

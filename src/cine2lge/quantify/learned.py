@@ -32,6 +32,13 @@ from cine2lge.segment.train import (
 
 WEIGHTS_FORMAT = "cine2lge-scar-v1"
 SCAR_CLASSES = ("other", "scar")
+# Intensity reference of the image channel (ScarSpec.reference): "none" keeps the preprocess
+# scale; "myocardium_q25" subtracts the 25th percentile of the subject's myocardial signal, so
+# that normal (nulled) myocardium sits near 0 in every study. The crop normalisation alone puts
+# normal myocardium at 0.50 (median) in EMIDEC's normal hearts, 0.38 in its infarcts and 0.23
+# in MyoPS: a raw-intensity cut cannot be the same across subjects (pooled pixel AUROC of the
+# intensity alone 0.79 raw, 0.87 referenced; docs/quantify.md).
+REFERENCES = ("none", "myocardium_q25")
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class ScarSpec(JsonSpec):
     image_size: tuple[int, int] = (64, 64)
     in_channels: int = 2  # image + myocardium mask (1: image only, the cine baseline)
     n_classes: int = len(SCAR_CLASSES)
+    reference: str = "none"  # intensity reference of the image channel (REFERENCES)
 
     def __post_init__(self):
         for name in ("channels", "strides", "image_size"):
@@ -53,13 +61,35 @@ class ScarSpec(JsonSpec):
             raise ValueError(
                 f"invalid scar spec: in_channels {self.in_channels} (1 or 2), 2 classes"
             )
+        if self.reference not in REFERENCES:
+            raise ValueError(f"invalid scar spec: reference {self.reference!r} not in {REFERENCES}")
+        if self.reference != "none" and self.in_channels != 2:
+            raise ValueError("invalid scar spec: a myocardial reference needs the mask channel")
 
 
-def stack_inputs(image_syx: np.ndarray, myocardium_syx: np.ndarray | None) -> np.ndarray:
-    """Network input (slice, channel, y, x) float32: image and, when given, the mask."""
-    image = np.asarray(image_syx, np.float32)[:, None]
-    if myocardium_syx is None:
+def referenced(image_syx: np.ndarray, myocardium_syx: np.ndarray, reference: str) -> np.ndarray:
+    """The image channel of one subject (all its slices at once) as `reference` asks."""
+    image = np.asarray(image_syx, np.float32)
+    if reference == "none":
         return image
+    if reference != "myocardium_q25":
+        raise ValueError(f"unknown intensity reference {reference!r}; expected one of {REFERENCES}")
+    myocardium = np.asarray(myocardium_syx, bool)
+    if not myocardium.any():
+        return image  # nothing to quantify; the mask channel zeroes the probability anyway
+    return image - np.float32(np.percentile(image[myocardium], 25))
+
+
+def stack_inputs(
+    image_syx: np.ndarray, myocardium_syx: np.ndarray | None, reference: str = "none"
+) -> np.ndarray:
+    """Network input (slice, channel, y, x) float32 of one subject: image (referenced to the
+    subject's myocardium when asked) and, when given, the mask."""
+    if myocardium_syx is None:
+        if reference != "none":
+            raise ValueError(f"intensity reference {reference!r} needs the myocardium mask")
+        return np.asarray(image_syx, np.float32)[:, None]
+    image = referenced(image_syx, myocardium_syx, reference)[:, None]
     return np.concatenate([image, np.asarray(myocardium_syx, np.float32)[:, None]], axis=1)
 
 
@@ -148,14 +178,19 @@ def load_scar_model(weights: str | Path, device: torch.device | None = None):
 
 
 def scar_rows(
-    subject: str, image_syx: np.ndarray, labels_syx: np.ndarray, scheme: dict, use_mask: bool
+    subject: str,
+    image_syx: np.ndarray,
+    labels_syx: np.ndarray,
+    scheme: dict,
+    use_mask: bool,
+    reference: str = "none",
 ) -> LabelledSlices:
     """Training rows of one subject: slices with myocardium; classes 1 = scar (the scheme's
     hyperintense labels, e.g. EMIDEC infarct + no-reflow), inside the myocardium."""
     myocardium = np.isin(labels_syx, scheme["myocardium"])
     rows = np.flatnonzero(myocardium.any(axis=(1, 2)))
     scar = (np.isin(labels_syx, scheme["hyperintense"]) & myocardium)[rows].astype(np.uint8)
-    inputs = stack_inputs(image_syx[rows], myocardium[rows] if use_mask else None)
+    inputs = stack_inputs(image_syx[rows], myocardium[rows] if use_mask else None, reference)
     return LabelledSlices(inputs, scar, [subject] * len(rows), rows.tolist())
 
 
@@ -188,6 +223,6 @@ def learned_scar(
             f"weights {path} expect {spec.image_size} crops, the image is {image_syx.shape[1:]}"
         )
     myocardium = np.asarray(myocardium_syx, bool)
-    inputs = stack_inputs(image_syx, myocardium)
+    inputs = stack_inputs(image_syx, myocardium, spec.reference)
     probability = scar_probability(model, inputs, torch.device("cpu"), flip_tta=flip_tta)
     return probability_masks(probability, myocardium, threshold, min_component_px)["total"]

@@ -127,6 +127,10 @@ class SegmentTrainSettings:
     val_every: int = 250
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
+    # Dice over the whole batch instead of per slice: a slice without the class (a normal
+    # heart for the scar quantifier) gets a Dice gradient against false positives too; per
+    # slice its Dice term is flat (1 - eps / (eps + predicted)) and only cross-entropy acts.
+    dice_batch: bool = False
     augment: dict = field(
         default_factory=lambda: {
             "flip_prob": 0.5,
@@ -213,7 +217,7 @@ class SegmentTrainer(ResumableTrainer):
         if init_weights is not None:
             load_initial_weights(model, spec, init_weights)
         self.start_optimiser(model)
-        self.loss_function = DiceCELoss(to_onehot_y=True, softmax=True)
+        self.loss_function = DiceCELoss(to_onehot_y=True, softmax=True, batch=settings.dice_batch)
         self.batches = SegmentBatches(
             train_data, settings.batch_size, settings.seed, settings.augment
         )
