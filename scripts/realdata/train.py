@@ -30,6 +30,7 @@ import yaml
 
 from cine2lge.model import checkpoint as ckpt
 from cine2lge.model.runtime import pick_device
+from cine2lge.quantify.learned import REFERENCES
 from cine2lge.segment.evaluate import subject_folds
 from cine2lge.segment.train import LabelledSlices, SegmentTrainSettings
 
@@ -206,8 +207,9 @@ def lge_slices(args, use_mask: bool, image_key: str = "lge") -> LabelledSlices:
         myo, scar = np.isin(labels, [200, 1220, 2221]), labels == 2221
     if use_mask:  # the intensity reference is per subject, as the pipeline applies it
         inputs = np.empty((len(images), 2, *images.shape[1:]), np.float32)
+        subject_of_row = np.asarray(subjects)
         for subject in dict.fromkeys(subjects):
-            rows = np.flatnonzero(np.asarray(subjects) == subject)
+            rows = np.flatnonzero(subject_of_row == subject)
             inputs[rows] = stack_inputs(images[rows], myo[rows], args.reference)
     else:
         inputs = stack_inputs(images, None)
@@ -354,7 +356,7 @@ def main() -> None:
     parser.add_argument(
         "--reference",
         default="none",
-        choices=["none", "myocardium_q25"],
+        choices=REFERENCES,
         help="scar: intensity reference of the LGE channel (ScarSpec.reference)",
     )
     args = parser.parse_args()

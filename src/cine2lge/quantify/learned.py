@@ -69,15 +69,13 @@ class ScarSpec(JsonSpec):
 
 def referenced(image_syx: np.ndarray, myocardium_syx: np.ndarray, reference: str) -> np.ndarray:
     """The image channel of one subject (all its slices at once) as `reference` asks."""
-    image = np.asarray(image_syx, np.float32)
-    if reference == "none":
-        return image
-    if reference != "myocardium_q25":
+    if reference not in REFERENCES:
         raise ValueError(f"unknown intensity reference {reference!r}; expected one of {REFERENCES}")
+    image = np.asarray(image_syx, np.float32)
     myocardium = np.asarray(myocardium_syx, bool)
-    if not myocardium.any():
-        return image  # nothing to quantify; the mask channel zeroes the probability anyway
-    return image - np.float32(np.percentile(image[myocardium], 25))
+    if reference == "none" or not myocardium.any():
+        return image  # without myocardium the mask channel zeroes the probability anyway
+    return image - np.float32(np.percentile(image[myocardium], 25))  # myocardium_q25
 
 
 def stack_inputs(
