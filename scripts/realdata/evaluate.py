@@ -2,6 +2,7 @@
 
     python scripts/realdata/evaluate.py segment --runs OUT [--data .gpu/data]
     python scripts/realdata/evaluate.py scar --runs OUT
+    python scripts/realdata/evaluate.py native --runs OUT [--shared ../shared/data]
     python scripts/realdata/evaluate.py model --runs OUT [--cinescar OUT2]
 
 segment: myocardium Dice / HD95 per held-out subject: raw argmax; post-processed (the
@@ -10,6 +11,10 @@ pipeline quantifies, those passing slice QC); share of slices with a closed ring
 without a usable slice; per data set and pooled (mean with a subject-bootstrap 95 % CI).
 scar: learned LGE quantifier, scar % of the myocardium per subject against the expert's, per data
 set: Pearson r, ICC(3,1), bias and 95 % limits of agreement, MAE, normal studies <= 1 %.
+native: as a user runs it, `cine2lge quantify-lge` (cine2lge.quantify.nifti.quantify_lge, the
+config's keys) on the native-resolution EMIDEC / MyoPS LGE with the expert myocardium: the
+learned quantifier with each subject's held-out fold weights (the folds' final EMA checkpoints),
+and the config's rules; per subject and the agreement table. Writes OUT/scar/native*.tsv.
 model: the generator's enhancement probability (pixel AUROC inside the expert myocardium, pooled
 and per subject; slice AUC), LGE-like burden r against real LGE and expert scar (subject
 level), myocardial SSIM; beside (a) a cine -> scar UNet (`--cinescar`) and (b) wall thinning.
@@ -179,6 +184,95 @@ def scar(args, config) -> None:
     print(summary.to_markdown(index=False, floatfmt=".3f"))
 
 
+def fold_weights(run: Path, fold: str) -> Path:
+    """The final EMA checkpoint of a train.py fold as a weights file (+ .sha256) beside it."""
+    from cine2lge.model import checkpoint as ckpt
+
+    target = run / f"fold{fold}.safetensors"
+    if not target.is_file():
+        latest = ckpt.latest_checkpoint(run / f"fold{fold}" / "checkpoints")
+        state, metadata = ckpt.load_weights(latest / "ema.safetensors")
+        module = {k.removeprefix("module."): v for k, v in state.items() if k != "n_averaged"}
+        ckpt.save_weights(target, module, metadata)
+        ckpt.write_sha256(target)
+    return target
+
+
+def native_cases(shared: Path) -> list[tuple[str, Path, Path, str]]:
+    """(subject, LGE, labels, label scheme) of the labelled real LGE, as prepare.py names them."""
+    emidec = [
+        (
+            f"emidec{p.name.split('_')[1]}",
+            p,
+            shared / "emidec/labels" / p.name.replace("_img", "_gt"),
+        )
+        for p in sorted((shared / "emidec/images").glob("Case_*_img.nii.gz"))
+    ]
+    myops = [
+        (
+            f"myops{p.name.split('_')[2]}",
+            shared / "myops2020/images" / p.name.replace("_gd", "_DE"),
+            p,
+        )
+        for p in sorted((shared / "myops2020/labels").glob("myops_training_*_gd.nii.gz"))
+    ]
+    return [(*c, "emidec") for c in emidec] + [(*c, "myops") for c in myops]
+
+
+def native(args, config) -> None:
+    import tempfile
+    import time
+
+    from cine2lge.quantify.nifti import quantify_lge
+
+    run = args.runs / "scar"
+    fold_of = {}
+    for record in sorted(run.glob("fold[0-9].json")):
+        info = json.loads(record.read_text())
+        fold_of.update(dict.fromkeys(info["held_out"], str(info["fold"])))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for subject, lge, labels, scheme in native_cases(args.shared):
+            if subject not in fold_of:
+                continue
+            weights = fold_weights(run, fold_of[subject])
+            row = {"subject": subject, "dataset": scheme, "normal": subject.startswith("emidecN")}
+            for method in ("learned", "rules"):
+                settings = dict(config["quantify"], method=method)
+                settings["learned"] = dict(settings["learned"], weights=str(weights))
+                start = time.perf_counter()
+                table = quantify_lge(
+                    lge,
+                    labels,
+                    scheme,
+                    Path(tmp) / "lesions.tsv",
+                    config | {"quantify": settings},
+                    subject,
+                )
+                row[f"{method}_s"] = time.perf_counter() - start
+                whole = table[(table["region"] == "subject") & (table["class"] == "total")]
+                burden = whole.set_index("source")["percent_lv"]
+                row["expert"], row[method] = burden["truth"], burden["lge"]
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    table.to_csv(run / "native.tsv", sep="\t", index=False, float_format="%.3f")
+    summary = pd.DataFrame(
+        [
+            agreement_row(
+                f"{method} ({d})",
+                part[method].to_numpy(),
+                part["expert"].to_numpy(),
+                part["normal"].to_numpy(),
+            )
+            | {"dataset": d, "s_per_subject": part[f"{method}_s"].mean()}
+            for method in ("learned", "rules")
+            for d, part in table.groupby("dataset")
+        ]
+    )
+    summary.to_csv(run / "native_summary.tsv", sep="\t", index=False)
+    print(summary.to_markdown(index=False, floatfmt=".3f"))
+
+
 def wall_thinning(myo_yx: np.ndarray, n_sectors: int = 24) -> np.ndarray:
     """No-learning cine cue: per pixel of the myocardium, how much thinner its angular sector's
     wall is than the slice's median sector (0 = median or thicker, 1 = no wall)."""
@@ -291,14 +385,15 @@ def model(args, config) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=["segment", "scar", "model"])
+    parser.add_argument("task", choices=["segment", "scar", "native", "model"])
     parser.add_argument("--runs", type=Path, required=True, help="--out of train.py")
     parser.add_argument("--data", type=Path, default=Path(".gpu/data"))
     parser.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     parser.add_argument("--cinescar", type=Path, help="model: --out of the cinescar folds")
+    parser.add_argument("--shared", type=Path, default=Path("../shared/data"), help="native: data")
     args = parser.parse_args()
     config = yaml.safe_load(args.config.read_text())
-    {"segment": segment, "scar": scar, "model": model}[args.task](args, config)
+    {"segment": segment, "scar": scar, "native": native, "model": model}[args.task](args, config)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ Writes (float16 images, crops of the preprocess library with the settings of --c
 - `segment_demo.npz`: labelled demo slices of the sheet's train/val subjects (needs the demo
   cohort preprocessed: `snakemake results/preprocess/demo0001/paired.npz ...`);
 - `lge.npz`: labelled LGE slices of EMIDEC (infarct + no-reflow) and MyoPS (DE, scar 2221);
+- `lge_demo.npz`: LGE slices of the demo sheet's train/val phantoms (scar = hyperintense +
+  intermediate), so that the learned quantifier also reads the phantom's (and a young
+  generator's) synthetic contrast; the test phantoms stay unseen;
 - `myops_pairs.npz`: MyoPS paired cine (C0, `--frames` frames) / LGE / labels for the generator.
 The images never leave the machine they were cropped on except as these training caches; do not
 commit them (patient data).
@@ -93,6 +96,21 @@ def lge_sets(data_root: Path, preprocess: dict, schemes: dict, cache: Path):
     return np.concatenate(images), np.concatenate(labels), subjects, spacing
 
 
+def demo_lge_sets(paired: dict[str, Path], scheme: dict):
+    """lge_sets' arrays of the demo phantoms' paired LGE crops (scar = both lesion classes)."""
+    images, labels, subjects = [], [], []
+    for subject, path in paired.items():
+        with np.load(path) as npz:
+            lge, classes = npz["lge_syx"], npz["labels_syx"]
+        myo = np.isin(classes, scheme["myocardium"])
+        scar = np.isin(classes, scheme["hyperintense"] + scheme["intermediate"]) & myo
+        keep = myo.any(axis=(1, 2))
+        images.append(lge[keep])
+        labels.append((myo.astype(np.uint8) + scar)[keep])
+        subjects += [subject] * int(keep.sum())
+    return np.concatenate(images), np.concatenate(labels), subjects
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -122,6 +140,14 @@ def main() -> None:
         scheme = config["label_schemes"]["demo"]
         demo_data = load_labelled(paired, dict.fromkeys(paired, scheme), 0.75)
         pack(args.out / "segment_demo.npz", demo_data, dict.fromkeys(paired, 2.0))
+        images, labels, subjects = demo_lge_sets(paired, scheme)
+        np.savez_compressed(
+            args.out / "lge_demo.npz",
+            images=images.astype(np.float16),
+            labels=labels,
+            subjects=np.array(subjects),
+            spacing_json=json.dumps(dict.fromkeys(paired, 2.0)),
+        )
     else:
         logging.warning("no demo paired.npz under %s: segment_demo.npz not written", args.demo)
 

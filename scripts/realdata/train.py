@@ -196,9 +196,18 @@ def lge_slices(args, use_mask: bool, image_key: str = "lge") -> LabelledSlices:
     from cine2lge.quantify.learned import stack_inputs
 
     if image_key == "lge":
-        with np.load(args.data / "lge.npz") as npz:
-            images, labels = npz["images"].astype(np.float32), npz["labels"]
-            subjects = [str(s) for s in npz["subjects"]]
+        sets = [
+            args.data / "lge.npz"
+        ]  # + the train/val phantoms (always trained on, never held out)
+        if (args.data / "lge_demo.npz").is_file() and not args.no_demo:
+            sets.append(args.data / "lge_demo.npz")
+        images, labels, subjects = [], [], []
+        for path in sets:
+            with np.load(path) as npz:
+                images.append(npz["images"].astype(np.float32))
+                labels.append(npz["labels"])
+                subjects += [str(s) for s in npz["subjects"]]
+        images, labels = np.concatenate(images), np.concatenate(labels)
         myo, scar = labels >= 1, labels == 2
     else:
         with np.load(args.data / "myops_pairs.npz") as npz:
@@ -238,7 +247,16 @@ def scar(args, config, use_mask: bool = True, image_key: str = "lge") -> None:
     task = "scar" if image_key == "lge" else "cinescar"
     inputs = ckpt.input_record(
         config["preprocess"],
-        training_data="EMIDEC LGE + MyoPS DE" if image_key == "lge" else "MyoPS C0",
+        training_data=(
+            "EMIDEC LGE + MyoPS DE"
+            + (
+                " + demo phantoms (train/val)"
+                if any(s.startswith("demo") for s in data.subjects)
+                else ""
+            )
+            if image_key == "lge"
+            else "MyoPS C0"
+        ),
         target="scar: EMIDEC infarct + no-reflow (3, 4); MyoPS scar (2221)"
         if image_key == "lge"
         else "scar: MyoPS scar (2221)",
@@ -346,7 +364,9 @@ def main() -> None:
     parser.add_argument("--augment-translate", type=float, help="translate_px augmentation")
     parser.add_argument("--init-weights", type=Path, help="segment: fine-tune from these weights")
     parser.add_argument("--oversample", nargs="+", help="subject-id prefix=repeats, e.g. myops=3")
-    parser.add_argument("--no-demo", action="store_true", help="segment: real data only")
+    parser.add_argument(
+        "--no-demo", action="store_true", help="segment/scar: real data only (no demo phantoms)"
+    )
     parser.add_argument("--samples", type=int, default=8, help="model: K samples per slice")
     parser.add_argument("--sample-steps", type=int, default=10, help="model: DDIM steps")
     parser.add_argument("--threads", type=int, default=1)

@@ -194,6 +194,32 @@ def test_pipeline_method_learned_is_used_for_lge_and_lgelike(trained, repo):
     assert (intermediate[intermediate["source"] == "lge"]["percent_lv"] == 0).all()
 
 
+def test_native_resolution_stacks_are_resampled_onto_the_weights_grid(trained):
+    """The training rings drawn at 1 mm (the weights' grid: 2 mm) in scanner units, as
+    `cine2lge quantify-lge` reads native LGE: the scar is found on the native pixels; a stack
+    already on the grid is used as it is."""
+    weights, images, labels = trained
+    myo = labels >= 1
+    on_grid = learned_scar(images, myo, weights, 0.5, 1)
+    np.testing.assert_array_equal(on_grid, learned_scar(images, myo, weights, spacing_yx=(2, 2)))
+    rng = np.random.default_rng(5)
+    yy, xx = np.indices((80, 72)) + 0.5  # mm of the pixel centres; the rings' centre at (40, 32)
+    radius = np.hypot(yy - 40, xx - 32)
+    ring = (radius >= 32 / 3) & (radius < 16)
+    native_myo = np.repeat(ring[None], 4, 0)
+    truth = native_myo & (xx > 38)[None] & (np.arange(4) % 2 == 1)[:, None, None]
+    native = 0.2 + 0.05 * rng.standard_normal(native_myo.shape)
+    native[truth] = 0.9
+    native = 800.0 * np.clip(native, 0, 1) + 50.0
+    scar = learned_scar(native, native_myo, weights, 0.5, 1, spacing_yx=(1.0, 1.0))
+    assert scar.shape == native.shape and not (scar & ~native_myo).any()
+    assert 2 * (scar & truth).sum() / (scar.sum() + truth.sum()) > 0.7
+    expected = 100 * truth.sum() / native_myo.sum()
+    assert 100 * scar.sum() / native_myo.sum() == pytest.approx(expected, abs=5)
+    with pytest.raises(ValueError, match="give its pixel spacing"):
+        learned_scar(native, native_myo, weights)
+
+
 def test_wrong_weights_are_refused(tmp_path, repo):
     with pytest.raises(ValueError, match="not learned-quantifier weights"):
         load_scar_model(repo / "resources/weights/segment_cmr.safetensors")

@@ -18,14 +18,15 @@ from .rings import rician_lge, ring, sector
 SCHEME = {"blood_pool": [1], "myocardium": [2, 5], "right_ventricle": [3], "hyperintense": [5]}
 
 
-def write_pair(folder, shift_labels=False):
+def write_pair(folder, shift_labels=False, lge_affine=None):
     myocardium, blood, rv = ring()
     infarct = np.repeat(sector(60, 120)[None], 6, 0) & myocardium
     labels = np.zeros(myocardium.shape, np.int16)
     labels[blood], labels[rv], labels[myocardium], labels[infarct] = 1, 3, 2, 5
     lge = rician_lge(myocardium, blood, [(infarct, 300.0)], seed=7)
     affine = np.diag([1.5, 1.5, 8.0, 1.0])
-    nib.save(nib.Nifti1Image(lge.transpose(2, 1, 0), affine), folder / "lge.nii.gz")
+    lge_affine = affine if lge_affine is None else lge_affine
+    nib.save(nib.Nifti1Image(lge.transpose(2, 1, 0), lge_affine), folder / "lge.nii.gz")
     label_affine = affine.copy()
     if shift_labels:
         label_affine[0, 3] = 5.0
@@ -73,3 +74,19 @@ def test_quantify_lge_refuses_mismatched_grids_and_unknown_schemes(tmp_path, con
     bad.write_text(yaml.safe_dump({"quantify": {"remote": {"estimator": "median"}}}))
     assert main(args + ["--scheme", "emidec", "--configfile", str(bad)]) == 1
     assert "quantify/remote/estimator" in capsys.readouterr().err
+
+
+def test_an_lge_with_an_unset_affine_takes_the_labels_geometry(tmp_path, configfile, caplog):
+    """Some EMIDEC images carry the NIfTI default affine (1 mm unit axes) beside labels with
+    the true spacing: the labels' affine is used, with a warning, and volumes are in true mL."""
+    write_pair(tmp_path)
+    reference = tmp_path / "ref.tsv"
+    args = ["quantify-lge", "--lge", str(tmp_path / "lge.nii.gz"), "--labels",
+            str(tmp_path / "labels.nii.gz"), "--scheme", "rings",
+            "--configfile", str(configfile)]  # fmt: skip
+    assert main(args + ["--out", str(reference)]) == 0
+    write_pair(tmp_path, lge_affine=np.diag([-1.0, -1.0, 1.0, 1.0]))
+    out = tmp_path / "unset.tsv"
+    assert main(args + ["--out", str(out)]) == 0
+    assert "unset affine" in caplog.text
+    pd.testing.assert_frame_equal(pd.read_csv(out, sep="\t"), pd.read_csv(reference, sep="\t"))

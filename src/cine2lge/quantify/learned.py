@@ -195,6 +195,23 @@ def scar_rows(
 _MODELS: dict[Path, tuple] = {}
 
 
+def _loaded(weights: str | Path) -> tuple:
+    """(model, spec, crop grid) of weights, loaded once per process (a job quantifies LGE and
+    LGE-like)."""
+    from cine2lge.io import in_checkout
+    from cine2lge.model import checkpoint as ckpt
+    from cine2lge.quantify.regrid import CropGrid
+
+    path = in_checkout(weights)
+    if path not in _MODELS:
+        model, spec = load_scar_model(path)
+        if spec.in_channels != 2:
+            raise ValueError(f"weights {path}: a cine network (1 input), not an LGE quantifier")
+        inputs = json.loads(ckpt.read_metadata(path).get("inputs", "{}"))
+        _MODELS[path] = (model, spec, CropGrid.from_inputs(inputs, spec.image_size[0]))
+    return _MODELS[path]
+
+
 def learned_scar(
     image_syx: np.ndarray,
     myocardium_syx: np.ndarray,
@@ -202,25 +219,35 @@ def learned_scar(
     threshold: float = 0.5,
     min_component_px: int = 1,
     flip_tta: bool = False,
+    spacing_yx: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """Scar mask (slice, y, x) of an image in [0, 1] on the preprocess crop grid: probability
-    >= threshold inside the myocardium, in-plane components smaller than min_component_px
-    dropped (as for the enhancement probability); flip_tta: mean over the in-plane flips. The
-    network is loaded once per process (a job quantifies LGE and LGE-like)."""
-    from cine2lge.io import in_checkout
+    """Scar mask (slice, y, x): probability >= threshold inside the myocardium, in-plane
+    components smaller than min_component_px dropped (as for the enhancement probability);
+    flip_tta: mean over the in-plane flips.
+
+    Without `spacing_yx` the image must be a crop of the weights' grid in [0, 1] (the
+    preprocess stage's crops). With it, any stack (e.g. native-resolution LGE in scanner
+    units) is cropped onto the weights' grid around its myocardium and the probability mapped
+    back (cine2lge.quantify.regrid); a stack already on the grid is used as it is."""
+    from cine2lge.quantify.regrid import to_crop_grid, to_native
     from cine2lge.quantify.thresholds import probability_masks
 
-    path = in_checkout(weights)
-    if path not in _MODELS:
-        _MODELS[path] = load_scar_model(path)
-    model, spec = _MODELS[path]
-    if spec.in_channels != 2:
-        raise ValueError(f"weights {path}: a cine network (1 input), not an LGE quantifier")
-    if tuple(image_syx.shape[1:]) != tuple(spec.image_size):
-        raise ValueError(
-            f"weights {path} expect {spec.image_size} crops, the image is {image_syx.shape[1:]}"
-        )
+    model, spec, grid = _loaded(weights)
     myocardium = np.asarray(myocardium_syx, bool)
-    inputs = stack_inputs(image_syx, myocardium, spec.reference)
-    probability = scar_probability(model, inputs, torch.device("cpu"), flip_tta=flip_tta)
+    on_grid = tuple(image_syx.shape[1:]) == tuple(spec.image_size)
+    if spacing_yx is not None:
+        on_grid = grid.holds(image_syx.shape[1:], spacing_yx)
+    elif not on_grid:
+        raise ValueError(
+            f"weights {weights} expect {spec.image_size} crops, the image is"
+            f" {image_syx.shape[1:]}; give its pixel spacing to resample it"
+        )
+    if on_grid or not myocardium.any():
+        inputs = stack_inputs(image_syx, myocardium, spec.reference)
+        probability = scar_probability(model, inputs, torch.device("cpu"), flip_tta=flip_tta)
+    else:
+        placed = to_crop_grid(image_syx, myocardium, spacing_yx, grid)
+        inputs = stack_inputs(placed.image_syx, placed.myocardium_syx, spec.reference)
+        crop = scar_probability(model, inputs, torch.device("cpu"), flip_tta=flip_tta)
+        probability = to_native(crop, placed)
     return probability_masks(probability, myocardium, threshold, min_component_px)["total"]

@@ -6,13 +6,16 @@ and `label_schemes[NAME]` of the configuration: the workflow's config/config.yam
 `--configfile` as Snakemake's --configfile does (nested keys merged), and validated by the
 workflow's schema when the checkout has it. Arrays are read as (slice, y, x) from the NIfTI's
 (x, y, z) axes; in-plane and slice spacing come from the header, the anterior direction (AHA
-numbering) from the affine. The table has the lesions.tsv columns (docs/quantify.md): source
+numbering) from the affine. A file whose affine is unset (the NIfTI default: unit axes, 1 mm, no
+origin, as some EMIDEC images carry beside labels with the true spacing) takes the other file's
+affine, with a warning. The table has the lesions.tsv columns (docs/quantify.md): source
 `lge`, and `truth` when the scheme has lesion classes.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 
 import nibabel as nib
@@ -24,6 +27,8 @@ from cine2lge.io import CHECKOUT, atomic_path, in_checkout
 
 from . import aha
 from .subject import quantify_arrays
+
+log = logging.getLogger(__name__)
 
 CONFIG = Path("config") / "config.yaml"
 SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"
@@ -67,6 +72,11 @@ def load_config(configfile: str | Path | None = None) -> dict:
     return config
 
 
+def _unset(affine: np.ndarray) -> bool:
+    """True for the NIfTI default affine: axis-aligned 1 mm unit axes and no origin."""
+    return bool(np.allclose(np.abs(affine[:3, :3]), np.eye(3)) and np.allclose(affine[:3, 3], 0.0))
+
+
 def read_syx(path: str | Path, dtype=np.float32):
     """(array (slice, y, x), NIfTI image) of a 3D NIfTI file."""
     image = nib.load(str(path))
@@ -99,14 +109,22 @@ def quantify_lge(
             f"{labels_path} has shape {labels_syx.shape[::-1]}, {lge_path} {lge_syx.shape[::-1]}:"
             " the labels must be on the LGE's grid"
         )
-    if not np.allclose(lge_image.affine, labels_image.affine, atol=0.1):
-        raise ValueError(f"{labels_path} and {lge_path} have different affines (voxel grids)")
-    zooms = lge_image.header.get_zooms()[:3]
+    affine = lge_image.affine
+    if not np.allclose(affine, labels_image.affine, atol=0.1):
+        unset = [_unset(image.affine) for image in (lge_image, labels_image)]
+        if unset[0] == unset[1]:
+            raise ValueError(f"{labels_path} and {lge_path} have different affines (voxel grids)")
+        affine = labels_image.affine if unset[0] else lge_image.affine
+        log.warning(
+            "%s has an unset affine (1 mm unit axes): the affine of %s is used for both",
+            *((lge_path, labels_path) if unset[0] else (labels_path, lge_path)),
+        )
+    zooms = nib.affines.voxel_sizes(affine)
     spacing_mm = (float(zooms[2]), float(zooms[1]), float(zooms[0]))
     settings = config["quantify"]
     anterior_deg = None
     if settings.get("aha", {}).get("direction", "auto") == "auto":
-        direction_ras = lge_image.affine[:3, :3] / np.asarray(zooms, dtype=float)
+        direction_ras = affine[:3, :3] / np.asarray(zooms, dtype=float)
         anterior_deg = aha.anterior_angle_deg(direction_ras)
     subject = subject or Path(lge_path).name.split(".nii")[0]
     table, _ = quantify_arrays(

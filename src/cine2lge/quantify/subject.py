@@ -96,9 +96,10 @@ def intensity_masks(
     model: aha.SegmentModel,
     settings: dict,
     min_component_px: int,
+    spacing_yx: tuple[float, float] | None = None,
 ) -> dict[str, np.ndarray]:
     """Lesion classes of an LGE or LGE-like image by the threshold rules (`method: rules`):
-    remote reference, then the two rules."""
+    remote reference, then the two rules (scale-free: the pixel spacing is not needed)."""
     settings = rule_settings(settings)
     remote_settings = settings.get("remote", {})
     remote = remote_reference(
@@ -138,9 +139,9 @@ def intensity_masks(
 
 
 # How the LGE / LGE-like image becomes lesion classes (`quantify.method`). Each entry takes
-# (what, image_syx, myocardium_syx, segment model, settings, min_component_px) and returns the
-# {"hyperintense", "intermediate", "total"} masks (and the method is in the schema's enum of
-# quantify.method).
+# (what, image_syx, myocardium_syx, segment model, settings, min_component_px, spacing_yx) and
+# returns the {"hyperintense", "intermediate", "total"} masks (and the method is in the schema's
+# enum of quantify.method).
 def learned_masks(
     what: str,
     image_syx: np.ndarray,
@@ -148,10 +149,12 @@ def learned_masks(
     model: aha.SegmentModel,
     settings: dict,
     min_component_px: int,
+    spacing_yx: tuple[float, float] | None = None,
 ) -> dict[str, np.ndarray]:
     """Lesion classes by the learned scar quantifier (`method: learned`, cine2lge.quantify.
     learned): hyperintense = its scar probability >= `learned.threshold` inside the myocardium,
-    components smaller than `min_component_mm2` dropped; it has no intermediate class."""
+    components smaller than `min_component_mm2` dropped; it has no intermediate class. An
+    image off the weights' crop grid (`spacing_yx`, e.g. native LGE) is resampled onto it."""
     from cine2lge.quantify.learned import learned_scar
 
     learned = settings.get("learned") or {}
@@ -162,6 +165,7 @@ def learned_masks(
         float(learned.get("threshold", 0.5)),
         min_component_px,
         bool(learned.get("flip_tta", True)),
+        spacing_yx,
     )
     log.info("%s: learned quantifier, %d scar pixels", what, int(hyper.sum()))
     return {"hyperintense": hyper, "intermediate": np.zeros_like(hyper), "total": hyper.copy()}
@@ -233,7 +237,13 @@ def quantify_arrays(
     for name, image in (("lge", lge_syx), ("lgelike", lgelike_syx)):
         if image is not None:
             masks = masks_of(
-                f"subject {subject} {name}", image, myocardium_syx, model, settings, min_px
+                f"subject {subject} {name}",
+                image,
+                myocardium_syx,
+                model,
+                settings,
+                min_px,
+                spacing_yx=(spacing_mm[1], spacing_mm[2]),
             )
             sources[name] = (intensity_rule, masks)
     if probability_syx is not None:
