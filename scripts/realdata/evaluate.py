@@ -198,30 +198,11 @@ def fold_weights(run: Path, fold: str) -> Path:
     return target
 
 
-def native_cases(shared: Path) -> list[tuple[str, Path, Path, str]]:
-    """(subject, LGE, labels, label scheme) of the labelled real LGE, as prepare.py names them."""
-    emidec = [
-        (
-            f"emidec{p.name.split('_')[1]}",
-            p,
-            shared / "emidec/labels" / p.name.replace("_img", "_gt"),
-        )
-        for p in sorted((shared / "emidec/images").glob("Case_*_img.nii.gz"))
-    ]
-    myops = [
-        (
-            f"myops{p.name.split('_')[2]}",
-            shared / "myops2020/images" / p.name.replace("_gd", "_DE"),
-            p,
-        )
-        for p in sorted((shared / "myops2020/labels").glob("myops_training_*_gd.nii.gz"))
-    ]
-    return [(*c, "emidec") for c in emidec] + [(*c, "myops") for c in myops]
-
-
 def native(args, config) -> None:
     import tempfile
     import time
+
+    from prepare import lge_cases
 
     from cine2lge.quantify.nifti import quantify_lge
 
@@ -232,7 +213,7 @@ def native(args, config) -> None:
         fold_of.update(dict.fromkeys(info["held_out"], str(info["fold"])))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for subject, lge, labels, scheme in native_cases(args.shared):
+        for subject, lge, labels, scheme in lge_cases(args.shared):
             if subject not in fold_of:
                 continue
             weights = fold_weights(run, fold_of[subject])

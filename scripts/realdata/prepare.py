@@ -60,27 +60,31 @@ def _on_label_grid(image: Path, label: Path, cache: Path) -> Path:
     return fixed
 
 
-def lge_sets(data_root: Path, preprocess: dict, schemes: dict, cache: Path):
-    """(images (N, y, x), labels (N, y, x) in {0 other, 1 myocardium, 2 scar}, subjects)."""
-    images, labels, subjects, spacing = [], [], [], {}
-    cases = [
+def lge_cases(data_root: Path) -> list[tuple[str, Path, Path, str]]:
+    """(subject, LGE, labels, label scheme name) of the labelled real LGE of ../shared/data."""
+    emidec = [
         (
             f"emidec{p.name.split('_')[1]}",
             p,
-            data_root / "emidec" / "labels" / p.name.replace("_img", "_gt"),
-            schemes["emidec"],
+            p.parent.parent / "labels" / p.name.replace("_img", "_gt"),
         )
         for p in sorted((data_root / "emidec" / "images").glob("Case_*_img.nii.gz"))
     ]
-    cases += [
+    myops = [
         (
             f"myops{p.name.split('_')[2]}",
-            data_root / "myops2020" / "images" / p.name.replace("_gd", "_DE"),
+            p.parent.parent / "images" / p.name.replace("_gd", "_DE"),
             p,
-            schemes["myops"],
         )
         for p in sorted((data_root / "myops2020" / "labels").glob("myops_training_*_gd.nii.gz"))
     ]
+    return [(*c, "emidec") for c in emidec] + [(*c, "myops") for c in myops]
+
+
+def lge_sets(data_root: Path, preprocess: dict, schemes: dict, cache: Path):
+    """(images (N, y, x), labels (N, y, x) in {0 other, 1 myocardium, 2 scar}, subjects)."""
+    images, labels, subjects, spacing = [], [], [], {}
+    cases = [(s, i, lab, schemes[name]) for s, i, lab, name in lge_cases(data_root)]
     for subject, image, label, scheme in cases:
         image = _on_label_grid(image, label, cache)
         arrays = crop_labelled_cine(

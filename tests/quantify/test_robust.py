@@ -130,7 +130,9 @@ def test_remote_pool_leaves_an_enhanced_segment_out(heart):
 
 
 def test_lesion_method_registry_names_the_known_methods(settings):
-    assert lesion_method(settings) is intensity_masks
-    assert lesion_method({**settings, "method": "learned"}) is learned_masks
+    assert lesion_method(settings) is learned_masks  # config/config.yaml's default
+    assert lesion_method({**settings, "method": "rules"}) is intensity_masks
+    without = {key: value for key, value in settings.items() if key != "method"}
+    assert lesion_method(without) is intensity_masks  # settings without the key: the rules
     with pytest.raises(ValueError, match="quantify.method 'cnn' is not available"):
         lesion_method({**settings, "method": "cnn"})
