@@ -196,9 +196,8 @@ def lge_slices(args, use_mask: bool, image_key: str = "lge") -> LabelledSlices:
     from cine2lge.quantify.learned import stack_inputs
 
     if image_key == "lge":
-        sets = [
-            args.data / "lge.npz"
-        ]  # + the train/val phantoms (always trained on, never held out)
+        sets = [args.data / "lge.npz"]
+        # + the demo's train/val phantoms: always trained on, never held out (split())
         if (args.data / "lge_demo.npz").is_file() and not args.no_demo:
             sets.append(args.data / "lge_demo.npz")
         images, labels, subjects = [], [], []
@@ -245,18 +244,12 @@ def scar(args, config, use_mask: bool = True, image_key: str = "lge") -> None:
         save_scar_predictions(out / f"fold{args.fold}_pred.npz", probability, test)
 
     task = "scar" if image_key == "lge" else "cinescar"
+    training_data = "EMIDEC LGE + MyoPS DE" if image_key == "lge" else "MyoPS C0"
+    if any(s.startswith("demo") for s in data.subjects):
+        training_data += " + demo phantoms (train/val)"
     inputs = ckpt.input_record(
         config["preprocess"],
-        training_data=(
-            "EMIDEC LGE + MyoPS DE"
-            + (
-                " + demo phantoms (train/val)"
-                if any(s.startswith("demo") for s in data.subjects)
-                else ""
-            )
-            if image_key == "lge"
-            else "MyoPS C0"
-        ),
+        training_data=training_data,
         target="scar: EMIDEC infarct + no-reflow (3, 4); MyoPS scar (2221)"
         if image_key == "lge"
         else "scar: MyoPS scar (2221)",

@@ -234,15 +234,18 @@ def learned_scar(
 
     model, spec, grid = _loaded(weights)
     myocardium = np.asarray(myocardium_syx, bool)
-    on_grid = tuple(image_syx.shape[1:]) == tuple(spec.image_size)
-    if spacing_yx is not None:
+    if spacing_yx is None:
+        on_grid = tuple(image_syx.shape[1:]) == tuple(spec.image_size)
+        if not on_grid:
+            raise ValueError(
+                f"weights {weights} expect {spec.image_size} crops, the image is"
+                f" {image_syx.shape[1:]}; give its pixel spacing to resample it"
+            )
+    else:
         on_grid = grid.holds(image_syx.shape[1:], spacing_yx)
-    elif not on_grid:
-        raise ValueError(
-            f"weights {weights} expect {spec.image_size} crops, the image is"
-            f" {image_syx.shape[1:]}; give its pixel spacing to resample it"
-        )
-    if on_grid or not myocardium.any():
+    if not myocardium.any():
+        return np.zeros(myocardium.shape, bool)  # scar is only ever inside the myocardium
+    if on_grid:
         inputs = stack_inputs(image_syx, myocardium, spec.reference)
         probability = scar_probability(model, inputs, torch.device("cpu"), flip_tta=flip_tta)
     else:

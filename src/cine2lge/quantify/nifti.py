@@ -5,8 +5,8 @@ runs `quantify_arrays` (the function behind rule quantify_lesions) with the `qua
 and `label_schemes[NAME]` of the configuration: the workflow's config/config.yaml, updated by
 `--configfile` as Snakemake's --configfile does (nested keys merged), and validated by the
 workflow's schema when the checkout has it. Arrays are read as (slice, y, x) from the NIfTI's
-(x, y, z) axes; in-plane and slice spacing come from the header, the anterior direction (AHA
-numbering) from the affine. A file whose affine is unset (the NIfTI default: unit axes, 1 mm, no
+(x, y, z) axes; in-plane and slice spacing and the anterior direction (AHA numbering) come
+from the affine. A file whose affine is unset (the NIfTI default: unit axes, 1 mm, no
 origin, as some EMIDEC images carry beside labels with the true spacing) takes the other file's
 affine, with a warning. The table has the lesions.tsv columns (docs/quantify.md): source
 `lge`, and `truth` when the scheme has lesion classes.

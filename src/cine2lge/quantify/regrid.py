@@ -89,12 +89,12 @@ def to_crop_grid(
     crops = np.zeros((len(image), grid.size, grid.size), np.float32)
     masks = np.zeros_like(crops)
     inside = np.zeros(crops.shape, bool)
-    ones = np.ones(image.shape[1:], np.float32)
+    last = np.asarray(image.shape[1:], float)[:, None, None] - 1
     for k in range(len(image)):
         where = _crop_coordinates(grid, centres[k], step)
         crops[k] = ndimage.map_coordinates(image[k], where, order=1, mode="nearest")
         masks[k] = ndimage.map_coordinates(myocardium[k].astype(np.float32), where, order=1)
-        inside[k] = ndimage.map_coordinates(ones, where, order=0, cval=0.0) > 0
+        inside[k] = ((where >= 0) & (where <= last)).all(axis=0)  # crop pixels on the stack
     normalised, _ = percentile_normalise(crops, grid.percentiles, inside)
     normalised[~inside] = 0.0
     return Regridded(normalised, masks > 0.5, centres, step, image.shape)
